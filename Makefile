@@ -1,0 +1,127 @@
+# shoal - one non-recursive Makefile.
+#   make            build/shoald, build/shoal (and build/shoal-monitor, embedded in shoald)
+#   make test       unit tests (cmocka) + integration tests (bats, needs root)
+#   make unit       unit tests only
+#   make check      unit + integration tests built with ASan + UBSan
+#   make lint       clang-format, cppcheck, clang-tidy, shellcheck, include rules
+#   make bench      benchmarks (never part of test)
+# VARIANT: release (default, build/) | asan (build/asan/)
+VARIANT ?= release
+ifeq ($(VARIANT),release)
+OUT := build
+else
+OUT := build/$(VARIANT)
+endif
+OBJ := $(OUT)/obj
+GEN := build/gen
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wimplicit-fallthrough -Wvla -Wwrite-strings -Wpointer-arith -Wundef -fno-common \
+        -Wno-format-nonliteral
+CFLAGS.release := -O2 -g -D_FORTIFY_SOURCE=2
+CFLAGS.asan := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+WERROR ?= 1
+
+PKGS := libuv jansson libseccomp libarchive libprotobuf-c openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
+
+ALL_CPPFLAGS = -iquote . -iquote $(GEN) -MMD -MP -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(if $(filter 1,$(WERROR)),-Werror) $(CFLAGS.$(VARIANT)) $(CFLAGS)
+ALL_LDFLAGS = $(filter -fsanitize=%,$(CFLAGS.$(VARIANT))) $(LDFLAGS)
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst %.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+
+LIB_SRCS := $(wildcard lib/*.c)
+# libc-only pieces of lib/ that the static monitor links
+LIB_MON_SRCS := lib/err.c lib/util.c lib/buf.c lib/log.c
+RT_SRCS := $(wildcard runtime/*.c)
+MON_SRCS := $(filter-out runtime/monitor/main.c,$(wildcard runtime/monitor/*.c))
+NODE_SRCS := $(filter-out node/main.c,$(wildcard node/*.c))
+CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
+OTHER_SRCS := $(foreach m,overlaynet raft scheduler manager worker,$(wildcard $(m)/*.c))
+
+CORE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS) $(RT_SRCS) $(MON_SRCS) $(NODE_SRCS) $(CLI_SRCS) $(OTHER_SRCS)) \
+             $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
+
+# The monitor is always a small static binary built without sanitizers.
+MON_OBJ := build/mon-obj
+MON_OBJS := $(patsubst %.c,$(MON_OBJ)/%.o,runtime/monitor/main.c $(MON_SRCS) runtime/cgroup.c $(LIB_MON_SRCS)) \
+            $(patsubst $(GEN)/%.c,$(MON_OBJ)/gen/%.o,$(PROTO_C))
+MON_CFLAGS := -std=gnu11 $(WARN) $(if $(filter 1,$(WERROR)),-Werror) -Os -g -D_FORTIFY_SOURCE=2 \
+              -iquote . -iquote $(GEN) -MMD -MP -D_GNU_SOURCE -DSHOAL_MONITOR=1
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+
+all: $(OUT)/shoald $(OUT)/shoal
+
+$(GEN)/proto/%.pb-c.c $(GEN)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)/proto
+	protoc-c --c_out=$(GEN) $<
+
+$(OBJ)/gen/%.o: $(GEN)/%.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(OBJ)/%.o: %.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(MON_OBJ)/gen/%.o: $(GEN)/%.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(MON_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(MON_OBJ)/%.o: %.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(MON_CFLAGS) -c $< -o $@
+
+build/shoal-monitor: $(MON_OBJS)
+	$(CC) -static -o $@ $^ -l:libprotobuf-c.a
+
+# The monitor binary is linked into shoald; shoald runs it from a sealed memfd.
+build/monitor-blob.o: build/shoal-monitor
+	cd build && ld -r -b binary -z noexecstack -o monitor-blob.o shoal-monitor
+
+$(OUT)/libcore.a: $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/shoald: $(OBJ)/node/main.o $(OUT)/libcore.a build/monitor-blob.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(OUT)/shoal: $(OBJ)/cli/main.o $(OUT)/libcore.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(OUT)/libcore.a build/monitor-blob.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
+
+integration: all
+	SHOAL_BUILD=$(OUT) bats tests/integration
+
+test: unit integration
+
+check:
+	$(MAKE) VARIANT=asan test
+
+bench: all
+	bench/run.sh
+
+lint:
+	tests/lint.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+.PHONY: all unit integration test check bench lint format clean
+.SECONDARY:
+-include $(shell find build -name '*.d' 2>/dev/null)
