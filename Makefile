@@ -43,8 +43,11 @@ NODE_SRCS := $(filter-out node/main.c,$(wildcard node/*.c))
 CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
 OTHER_SRCS := $(foreach m,overlaynet raft scheduler manager worker,$(wildcard $(m)/*.c))
 
+# runtime/seccomp-default.profile built into shoald as a C string
+SECCOMP_PROFILE_C := $(GEN)/runtime/seccomp_profile.c
+
 CORE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS) $(RT_SRCS) $(MON_SRCS) $(NODE_SRCS) $(CLI_SRCS) $(OTHER_SRCS)) \
-             $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
+             $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C) $(SECCOMP_PROFILE_C))
 
 # The monitor is always a small static binary built without sanitizers.
 MON_OBJ := build/mon-obj
@@ -61,6 +64,10 @@ all: $(OUT)/shoald $(OUT)/shoal
 $(GEN)/proto/%.pb-c.c $(GEN)/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)/proto
 	protoc-c --c_out=$(GEN) $<
+
+$(SECCOMP_PROFILE_C): runtime/seccomp-default.profile scripts/gen-seccomp-profile.sh
+	@mkdir -p $(@D)
+	scripts/gen-seccomp-profile.sh $< rt_seccomp__default_text > $@.tmp && mv $@.tmp $@
 
 $(OBJ)/gen/%.o: $(GEN)/%.c $(PROTO_H)
 	@mkdir -p $(@D)

@@ -1,0 +1,71 @@
+/*
+ * node/node.h - shoald: configuration, the daemon context, and the Engine
+ * API handlers (node/api*.c) on top of node/http.h.
+ */
+#ifndef NODE_NODE_H
+#define NODE_NODE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "node/http.h"
+#include "runtime/runtime.h"
+
+#define SHOAL_API_VERSION     "1.41"
+#define SHOAL_MIN_API_VERSION "1.24"
+#ifndef SHOAL_VERSION
+#define SHOAL_VERSION "0.1.0"
+#endif
+
+#define NODE_MAX_HOSTS 8
+
+struct node_config {
+    const char *data_root;
+    const char *exec_root;
+    const char *hosts[NODE_MAX_HOSTS];
+    size_t n_hosts;
+    const char *cgroup_parent;
+    const char *log_level;
+};
+
+struct node {
+    uv_loop_t *loop;
+    const struct node_config *cfg;
+    struct rt *rt;
+    struct http_server *http;
+    char engine_id[80];
+    int64_t started_ns;
+};
+
+/* The daemon context (one per process). */
+extern struct node *node_current;
+
+/* Route one request (http_req_cb of the server). */
+void node_api_route(struct http_req *req);
+
+/* Map a negative errno / project code to an HTTP status. */
+int node_http_status(int code);
+/* Reply with the error's status and message. */
+void node_reply_err(struct http_req *req, int code, const char *msg);
+
+/* Handlers split by area; each returns true if it took the request. */
+bool node_api_containers(struct http_req *req, const char *path);
+bool node_api_images(struct http_req *req, const char *path);
+bool node_api_system(struct http_req *req, const char *path);
+/* Logs of a container (node/api_logs.c). */
+void node_api_logs(struct http_req *req, struct rt_container *c);
+/* Attach (node/api_attach.c). */
+void node_api_attach(struct http_req *req, struct rt_container *c);
+
+/* Iterate over every value of key in the raw query (for repeated keys);
+ * calls fn with each decoded value. */
+void node_query_each(struct http_req *req, const char *key, void (*fn)(const char *, void *),
+                     void *arg);
+/* Parse the `filters` query parameter ({"key":{"value":true}} or the old
+ * {"key":["value"]} form) into a JSON object key -> array of strings.
+ * Returns NULL and replies 400 on malformed input. */
+json_t *node_parse_filters(struct http_req *req, bool *ret_bad);
+bool node_filter_match(json_t *filters, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * runtime/internal.h - what the runtime's own files share. Not public.
+ */
+#ifndef RUNTIME_INTERNAL_H
+#define RUNTIME_INTERNAL_H
+
+#include "proto/runtime.pb-c.h"
+#include "runtime/monitor_proto.h"
+#include "runtime/runtime.h"
+
+#include "lib/buf.h"
+
+struct rt_seccomp_entry {
+    uint64_t mask;
+    void *bpf;
+    size_t len;
+};
+
+struct rt {
+    uv_loop_t *loop;
+    char *data_root;
+    char *exec_root;
+    char *cgroup_parent;
+    char *cgroup_root;
+    enum rt_cgroup_mode cg_mode;
+    struct rt_image_store *images;
+    int monitor_fd; /* sealed memfd holding shoal-monitor */
+    struct rt_container *head;
+    size_t n_containers;
+    struct rt_seccomp_entry seccomp[8];
+    size_t n_seccomp;
+    bool closing;
+};
+
+struct mon_conn;
+struct mon_spawn;
+struct rt_stop_op;
+
+struct rt_waiter {
+    struct rt_waiter *next, *prev;
+    struct rt_container *c;
+    enum rt_wait_cond cond;
+    rt_wait_cb cb;
+    void *arg;
+};
+
+struct rt_attach {
+    struct rt_attach *next, *prev;
+    struct rt_container *c;
+    rt_output_cb on_output;
+    rt_end_cb on_end;
+    void *arg;
+};
+
+struct rt_container {
+    struct rt *rt;
+    struct rt_container *prev, *next; /* in rt->head while findable */
+    int refs;
+    char id[65];
+    char *name;
+    json_t *config;
+    json_t *host_config;
+    char image_id[72];
+    int64_t created_ns;
+    int64_t started_ns;
+    int64_t finished_ns;
+    enum rt_state state;
+    int pid;
+    int exit_code;
+    bool oom_killed;
+    char *error;
+    int restart_count;
+    char *dir;       /* <data-root>/containers/<id> */
+    char *state_dir; /* <exec-root>/<id> */
+
+    struct mon_conn *conn;   /* live monitor connection */
+    struct mon_spawn *spawn; /* start in progress */
+    bool starting;
+    rt_done_cb start_cb;
+    void *start_arg;
+
+    struct rt_waiter waiters;  /* list heads (sentinels) */
+    struct rt_attach attaches;
+    struct rt_stop_op *stops;
+    rt_done_cb remove_cb;
+    void *remove_arg;
+    bool remove_after_exit;
+};
+
+/* container.c */
+int rt__container_save(struct rt_container *c);
+void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const char *error);
+void rt__container_output(struct rt_container *c, enum rt_stream s, const char *data, size_t len);
+void rt__container_started(struct rt_container *c, int pid);
+void rt__container_start_failed(struct rt_container *c, int code, const char *msg);
+
+/* monclient.c */
+int rt__monitor_start(struct rt_container *c, struct err *err);
+void rt__monitor_reconnect(struct rt_container *c);
+int rt__monitor_send(struct rt_container *c, uint8_t type, const void *payload, size_t len);
+void rt__monitor_detach(struct rt_container *c); /* drop the connection, keep the container */
+/* Read <dir>/exit.pb; 0 and fills the fields, or -ENOENT. */
+int rt__read_exit(struct rt_container *c, int *ret_code, bool *ret_oom, int64_t *ret_finished,
+                  char **ret_error);
+
+/* spec.c */
+int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct buf *out,
+                   struct err *err);
+const void *rt__seccomp_for(struct rt *rt, uint64_t mask, size_t *ret_len, struct err *err);
+
+#endif

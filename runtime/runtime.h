@@ -1,0 +1,155 @@
+/*
+ * runtime/runtime.h - local containers as shoald sees them.
+ *
+ * The runtime keeps the node's containers: their Docker-shaped
+ * configuration (Config and HostConfig JSON objects, stored as received with
+ * defaults filled in, so `inspect` shows what the user asked for), their
+ * state on disk under <data-root>/containers/<id>/, and one connection per
+ * live container to its monitor process (runtime/monitor_proto.h).
+ *
+ * Containers outlive shoald: rt_open() reconnects to every running
+ * container's monitor (live restore) and rt_close() only drops the
+ * connections. Everything here runs on the daemon's libuv loop thread;
+ * blocking work (directory removal) goes to the thread pool.
+ *
+ * Ownership: containers are reference counted (rt_container_ref/unref);
+ * a removed container stays valid for holders of a reference but is no
+ * longer found by name. Callbacks run on the loop thread, once.
+ * Errors: 0 or a negative errno value with a message in err:
+ *   -ENOENT  "No such container: x" / "No such image: x"
+ *   -EEXIST  name conflict (HTTP 409)      -EBUSY   running (HTTP 409)
+ *   -EINVAL  bad input (HTTP 400)          ERR_NOT_MODIFIED (HTTP 304)
+ */
+#ifndef RUNTIME_RUNTIME_H
+#define RUNTIME_RUNTIME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "runtime/cgroup.h"
+#include "runtime/image.h"
+
+struct err;
+struct rt;
+struct rt_container;
+struct rt_waiter;
+struct rt_attach;
+
+/* Docker's default capability set (CapEff 00000000a80425fb). */
+#define RT_DEFAULT_CAPS 0xa80425fbULL
+
+struct rt_opts {
+    uv_loop_t *loop;
+    const char *data_root;     /* images, containers */
+    const char *exec_root;     /* monitor sockets */
+    const char *cgroup_parent; /* default "shoal" */
+    const char *cgroup_root;   /* default "/sys/fs/cgroup" */
+};
+
+enum rt_state {
+    RT_STATE_CREATED,
+    RT_STATE_RUNNING,
+    RT_STATE_EXITED,
+    RT_STATE_REMOVING,
+    RT_STATE_DEAD,
+};
+
+enum rt_wait_cond {
+    RT_WAIT_NOT_RUNNING, /* now if not running, else at the next exit */
+    RT_WAIT_NEXT_EXIT,   /* the next exit after registration */
+    RT_WAIT_REMOVED,     /* after removal (exit code of the last run) */
+};
+
+enum rt_stream { RT_STDOUT = 1, RT_STDERR = 2 };
+
+/* status: 0 or negative errno; msg: error text or NULL. */
+typedef void (*rt_done_cb)(void *arg, int status, const char *msg);
+/* exit_code of the container; msg non-NULL if waiting failed. */
+typedef void (*rt_wait_cb)(void *arg, int exit_code, const char *msg);
+typedef void (*rt_output_cb)(void *arg, enum rt_stream stream, const char *data, size_t len);
+/* The container ended (or was removed): no more output. */
+typedef void (*rt_end_cb)(void *arg);
+
+int rt_open(const struct rt_opts *opts, struct rt **ret, struct err *err);
+/* Drop monitor connections (containers keep running) and free everything. */
+void rt_close(struct rt *rt);
+
+struct rt_image_store *rt_images(struct rt *rt);
+enum rt_cgroup_mode rt_cgroup_mode(struct rt *rt);
+const char *rt_data_root(struct rt *rt);
+
+/* Create from Docker-shaped Config and HostConfig (borrowed; copied).
+ * name may be NULL or "" (a name is generated) and may start with '/'. */
+int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t *host_config,
+                        struct rt_container **ret, struct err *err);
+
+/* Find by full id, name (with or without '/') or unique id prefix.
+ * Borrowed pointer (valid until the next loop turn unless ref'd). */
+int rt_container_find(struct rt *rt, const char *ref, struct rt_container **ret,
+                      struct err *err);
+/* All containers, newest first; *ret is a malloc'd array of borrowed pointers. */
+int rt_container_list(struct rt *rt, struct rt_container ***ret, size_t *ret_n);
+
+struct rt_container *rt_container_ref(struct rt_container *c);
+void rt_container_unref(struct rt_container *c);
+
+const char *rt_container_id(const struct rt_container *c);
+const char *rt_container_name(const struct rt_container *c); /* without '/' */
+enum rt_state rt_container_state(const struct rt_container *c);
+bool rt_container_tty(const struct rt_container *c);
+bool rt_container_open_stdin(const struct rt_container *c);
+const char *rt_container_log_path(const struct rt_container *c);
+int rt_container_exit_code(const struct rt_container *c);
+int rt_container_pid(const struct rt_container *c);
+
+/* Docker `GET /containers/{id}/json` and one `GET /containers/json` element.
+ * New references. */
+json_t *rt_container_inspect(struct rt_container *c);
+json_t *rt_container_summary(struct rt_container *c);
+
+/* Start: spawn the monitor, set up, exec. cb gets 0, ERR_NOT_MODIFIED when
+ * already running, or an error (the message says why: "exec: ... executable
+ * file not found in $PATH"). Returns an error without calling cb if the
+ * start cannot begin. */
+int rt_container_start(struct rt_container *c, rt_done_cb cb, void *arg, struct err *err);
+/* Stop: stop signal, then SIGKILL after timeout_s (< 0: the container's
+ * StopTimeout or 10). cb when the container has exited. */
+int rt_container_stop(struct rt_container *c, int timeout_s, rt_done_cb cb, void *arg,
+                      struct err *err);
+int rt_container_kill(struct rt_container *c, int sig, struct err *err);
+/* Remove; force kills a running container first. cb after the files are gone. */
+int rt_container_remove(struct rt_container *c, bool force, rt_done_cb cb, void *arg,
+                        struct err *err);
+
+/* Wait for a condition; the returned handle is valid until cb runs or
+ * rt_waiter_cancel() (after which cb never runs). */
+struct rt_waiter *rt_container_wait(struct rt_container *c, enum rt_wait_cond cond,
+                                    rt_wait_cb cb, void *arg);
+void rt_waiter_cancel(struct rt_waiter *w);
+
+/* Receive the container's output from now on (also used as a "log file
+ * grew" trigger). on_end runs once when the container exits or is removed.
+ * Cancel with rt_attach_close() (then no callback runs any more). */
+struct rt_attach *rt_container_attach(struct rt_container *c, rt_output_cb on_output,
+                                      rt_end_cb on_end, void *arg);
+void rt_attach_close(struct rt_attach *a);
+/* Forward stdin (only if the container was created with OpenStdin). */
+int rt_attach_stdin(struct rt_attach *a, const void *data, size_t len);
+int rt_attach_stdin_eof(struct rt_attach *a);
+int rt_container_resize(struct rt_container *c, unsigned rows, unsigned cols, struct err *err);
+
+/* Counts for /info. */
+void rt_counts(struct rt *rt, size_t *total, size_t *running, size_t *paused, size_t *stopped);
+
+/* Capability names ("NET_ADMIN", "CAP_NET_ADMIN", "ALL") -> bit mask. */
+int rt_cap_parse(const char *name, uint64_t *ret_mask);
+/* Docker status text: "Up 5 seconds", "Exited (0) 3 seconds ago", "Created". */
+void rt_status_text(enum rt_state st, int exit_code, int64_t started_ns, int64_t finished_ns,
+                    int64_t now_ns, char *out, size_t outlen);
+/* Display form of a command: args joined by spaces, shell-quoted when needed. */
+char *rt_command_display(json_t *args_array);
+
+#endif
