@@ -29,7 +29,9 @@ int err_wrap(struct err *err, const char *fmt, ...)
     (void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    (void)snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    /* truncation is fine here; using the result keeps -Wformat-truncation quiet at -Os */
+    if (snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old) < 0)
+        err->msg[0] = '\0';
     return err->code;
 }
 

@@ -83,7 +83,9 @@ void time_fmt_rfc3339(int64_t ns, char out[40])
     secs = (time_t)(ns / 1000000000LL);
     (void)gmtime_r(&secs, &tm);
     (void)strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)snprintf(out, 40, "%s.%09lldZ", date, (long long)(ns % 1000000000LL));
+    /* cannot truncate (date is at most 19 chars here); the check keeps gcc -Os quiet */
+    if (snprintf(out, 40, "%s.%09lldZ", date, (long long)(ns % 1000000000LL)) < 0)
+        out[0] = '\0';
 }
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)

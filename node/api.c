@@ -198,10 +198,11 @@ static void reply_version(struct http_req *req)
     time_fmt_rfc3339(time_now_ns(), built);
     http_reply_json(
         req, 200,
-        json_pack("{s:{s:s}, s:[{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}}], s:s, s:s,"
-                  " s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+        json_pack("{s:{s:s}, s:[{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}], s:s, s:s,"
+                  " s:s, s:s, s:s, s:s, s:s, s:s}",
                   "Platform", "Name", "shoal", "Components", "Name", "Engine", "Version",
-                  SHOAL_VERSION, "Details", "ApiVersion", SHOAL_API_VERSION, "Arch", "amd64",
+                  SHOAL_VERSION, "Details", "ApiVersion", SHOAL_API_VERSION, "Arch", "amd64", "MinAPIVersion",
+                  SHOAL_MIN_API_VERSION, "Os", "linux",
                   "BuildTime", built, "Experimental", "false", "GitCommit", "shoal",
                   "GoVersion", "none (C)", "KernelVersion", u.release, "Version", SHOAL_VERSION,
                   "ApiVersion", SHOAL_API_VERSION, "MinAPIVersion", SHOAL_MIN_API_VERSION,

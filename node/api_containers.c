@@ -375,15 +375,26 @@ static void remove_container(struct http_req *req, struct rt_container *c)
 static void wait_done(void *arg, int exit_code, const char *msg)
 {
     struct op *op = arg;
-    char body[600];
+    json_t *o;
+    char *body;
 
     op->waiter = NULL;
     if (msg)
-        (void)snprintf(body, sizeof(body), "{\"Error\":{\"Message\":\"%s\"},\"StatusCode\":%d}\n",
-                       msg, exit_code);
+        o = json_pack("{s:{s:s}, s:i}", "Error", "Message", msg, "StatusCode", exit_code);
     else
-        (void)snprintf(body, sizeof(body), "{\"Error\":null,\"StatusCode\":%d}\n", exit_code);
-    http_stream_write(op->req, body, strlen(body));
+        o = json_pack("{s:n, s:i}", "Error", "StatusCode", exit_code);
+    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (body) {
+        size_t len = strlen(body);
+        char *line = realloc(body, len + 2);
+        if (line) {
+            line[len] = '\n';
+            http_stream_write(op->req, line, len + 1);
+            body = line;
+        }
+        free(body);
+    }
     http_stream_end(op->req);
     op_free(op);
 }

@@ -3,12 +3,17 @@
  *
  * Runs on the daemon's one libuv loop. Listens on Unix sockets (and later
  * TCP+TLS); serves many connections at once; keep-alive; requests on one
- * connection are handled one at a time (reading pauses while a request is in
- * flight, so pipelined requests wait their turn). Request bodies may be sized
- * (Content-Length) or chunked. Parsing uses libhttp-parser.
+ * connection are handled one at a time (parsing pauses while a request is in
+ * flight, so pipelined requests wait their turn; reading goes on for a bounded
+ * amount so that a client hang-up during a long poll is noticed). Request
+ * bodies may be sized (Content-Length) or chunked. Parsing uses libhttp-parser.
+ * The path is percent-decoded (%00 or a bad escape -> 400); the query is kept
+ * raw (see http_query_get). HEAD replies carry the Content-Length the body
+ * would have, without the body. "Expect: 100-continue" is answered.
  *
  * Limits (each answered with a JSON error and the connection closed):
  *   header section > HTTP_MAX_HEADER_BYTES       -> 431
+ *   more than HTTP_MAX_HEADERS header fields     -> 431
  *   buffered body  > HTTP_MAX_BODY_BYTES         -> 413
  *   malformed request                            -> 400
  *
@@ -26,6 +31,30 @@
  * and drops it with http_req_unref() when done. If the client goes away
  * first, req->on_abort (if set) is called once, req->aborted becomes true,
  * and every later reply/write call is a harmless no-op.
+ *
+ * on_abort is called at most once per request, only after the route callback
+ * ran, and only while the response is not complete (a one-shot reply was not
+ * queued, a stream was not ended, a hijacked connection was not raw-closed).
+ * Besides a client disconnect this also covers a request that dies before
+ * on_complete (body over the limit, malformed chunked body, spool write
+ * error, http_server_close()): a handler gets exactly one of "on_complete and
+ * later maybe on_abort" or "on_abort" or (no on_abort set) nothing. The
+ * server never closes req->body_fd; its owner does (in on_complete/on_abort).
+ * Callbacks are never called from inside a reply/write call the handler made.
+ *
+ * body_limit caps the body whichever way it is stored. Its default is
+ * HTTP_MAX_BODY_BYTES for a buffered body; when the route callback sets
+ * body_fd and leaves body_limit at that default, the spooled body is not
+ * capped (set body_limit explicitly to cap it). A Content-Length above the
+ * limit is refused before any body byte is read.
+ *
+ * Replies: exactly one of http_reply(_error|_json), http_stream_begin or http_hijack per
+ * request; later calls are ignored. A reply may be sent from the route
+ * callback itself (the server then discards the rest of the body, or closes
+ * the connection when that rest is large or chunked). An Upgrade request that
+ * is answered without http_hijack() gets "Connection: close".
+ * A client's half-close (EOF) on an Upgrade request before http_hijack() is
+ * remembered and reported to on_read after the hijack, not as an abort.
  *
  * Every response carries Api-Version: 1.41, Docker-Experimental: false,
  * Ostype: linux, Server: shoal/<version> (linux) and Date, like dockerd.
@@ -85,13 +114,25 @@ struct http_req {
     /* private to node/http.c */
     struct http_conn *conn;
     int refs;
+    unsigned int flags;
+    http_hijack_read_cb on_read;
+    struct http_header *resp_headers; /* extra response headers */
+    size_t n_resp_headers;
+    struct http_header *query_params; /* decoded, parsed on first lookup */
+    size_t n_query_params;
+    bool query_parsed;
 };
 
-/* route: called once per request after the headers (see above). */
+/* route: called once per request after the headers (see above).
+ * Also sets SIGPIPE to SIG_IGN if it still has its default disposition. */
 struct http_server *http_server_new(uv_loop_t *loop, http_req_cb route);
-/* Listen on a Unix socket path (an existing socket file is replaced), mode 0660. */
+/* Listen on a Unix socket path (an existing socket file is replaced, any other
+ * kind of file is refused with -EEXIST), mode 0660, backlog 1024. May be
+ * called more than once. The socket files are unlinked by http_server_close. */
 int http_server_listen_unix(struct http_server *s, const char *path, struct err *err);
-/* Stop listening and close every connection; then free. Safe with NULL. */
+/* Stop listening and close every connection (on_abort for pending handlers);
+ * the server is freed once the close callbacks ran, so keep running the loop
+ * until it is empty. Safe with NULL. */
 void http_server_close(struct http_server *s);
 
 void http_req_ref(struct http_req *req);
@@ -99,6 +140,12 @@ void http_req_unref(struct http_req *req);
 
 /* Header lookup, case-insensitive; NULL if absent. */
 const char *http_req_header(const struct http_req *req, const char *name);
+
+/* Add a response header (e.g. "Cache-Control" for /_ping) before replying;
+ * name and value are copied. Headers are sent sorted by name together with
+ * the common ones, like dockerd. Returns 0, -EINVAL (CR/LF/':' in the name,
+ * CR/LF in the value, or the reply already begun) or -ENOMEM. */
+int http_req_add_header(struct http_req *req, const char *name, const char *value);
 
 /* One-shot responses. body may be NULL with len 0. Content-Length is set. */
 void http_reply(struct http_req *req, int status, const char *content_type, const void *body,
@@ -122,13 +169,16 @@ void http_hijack(struct http_req *req, http_hijack_read_cb on_read);
 void http_raw_write(struct http_req *req, const void *data, size_t len);
 void http_raw_close(struct http_req *req);
 
-/* Bytes queued for writing on this request's connection (for back-pressure). */
+/* Bytes queued for writing on this request's connection (for back-pressure);
+ * 0 once the connection is gone. */
 size_t http_req_write_queue_size(const struct http_req *req);
 
 /* Query helpers over req->query ("a=1&b=x%20y"): decoded value or NULL.
  * The returned string is valid until the request is freed. */
 const char *http_query_get(struct http_req *req, const char *key);
-/* Docker booleans: "1", "true", "True" -> true; "0", "false", absent -> def. */
+/* Docker booleans (dockerd's BoolValueOrDefault): absent -> def; present and,
+ * after trimming and lower-casing, "", "0", "no", "false" or "none" -> false;
+ * any other value ("1", "true", "True") -> true. */
 bool http_query_bool(struct http_req *req, const char *key, bool def);
 
 #endif

@@ -12,10 +12,14 @@
  * Import of a rootfs tar (docker import) makes a one-layer image; the diff-id
  * is the sha256 of the uncompressed tar stream. Extraction treats the tar as
  * hostile: every entry is created relative to the layer directory without
- * following symlinks (openat with O_NOFOLLOW walks), absolute names and ".."
- * are confined, hard links must point inside the layer, whiteouts become
- * overlay whiteouts, ownership/modes/xattrs (except trusted.*) are kept, and
- * total size and entry count are capped. A failed import leaves nothing.
+ * following symlinks (openat with O_NOFOLLOW walks; an entry whose parent is
+ * a symlink fails the import), absolute names are confined, ".." escaping
+ * the root fails, hard links must point to an existing non-directory inside
+ * the layer, whiteouts become overlay whiteouts (0/0 char device, opaque
+ * xattr), ownership/modes/xattrs are kept (never trusted.*, and of
+ * security.* only security.capability), and total size and entry count are
+ * capped. A failed import leaves nothing (no layer, no tmp, no tag).
+ * layers/<hex>.json "refs" counts the images using the layer (0 = prunable).
  *
  * Blocking functions (import, remove) are meant for the libuv thread pool:
  * the store has a mutex, so readers on the loop thread are safe at any time.
@@ -34,26 +38,54 @@ struct err;
 struct rt_image_store;
 
 struct rt_image {
-    char id[72];          /* "sha256:<64 hex>" */
-    char **repo_tags;     /* NULL-terminated, normalised ("bb:latest") */
+    char id[72];      /* "sha256:<64 hex>" */
+    char **repo_tags; /* NULL-terminated, normalised ("bb:latest") */
     size_t n_repo_tags;
-    char **layers;        /* NULL-terminated absolute layer dirs, BASE FIRST */
+    char **layers; /* NULL-terminated absolute layer dirs, BASE FIRST */
     size_t n_layers;
-    char **diff_ids;      /* "sha256:<hex>", base first */
+    char **diff_ids; /* "sha256:<hex>", base first */
     int64_t created_ns;
-    int64_t size;         /* sum of layer sizes (bytes of file data) */
-    char *config_json;    /* the raw image config document */
+    int64_t size;      /* sum of layer sizes (Docker's: lstat sizes of non-dirs) */
+    char *config_json; /* the raw image config document */
 };
 
-/* Open (creating dirs) the store under data_root. */
+/* Open (creating dirs) the store under data_root. Loads configs/ and
+ * repositories.json, drops leftovers in tmp/ (interrupted imports). */
 int rt_image_store_open(const char *data_root, struct rt_image_store **ret, struct err *err);
 void rt_image_store_free(struct rt_image_store *s);
 
-/* Import a rootfs tar from tar_fd (plain or gzip/xz/zstd compressed).
- * repo_tag may be NULL/"" (untagged). changes: Dockerfile-like lines ("CMD
- * [..]", "ENV A=1", "WORKDIR /x", "USER u", "ENTRYPOINT ..", "EXPOSE 80",
- * "LABEL k=v") applied to the config, may be NULL. message: history comment.
- * ret_id receives "sha256:<hex>". */
+/* Extraction limits for later imports: max_bytes caps the uncompressed tar
+ * stream and the sum of declared file sizes (default 64 GiB), max_entries the
+ * number of tar entries (default 1M); 0 keeps the current value. Exceeding
+ * one fails the import with -EFBIG. Fixed caps: names and link targets 4096
+ * bytes, directory depth 200. */
+void rt_image_store_set_limits(struct rt_image_store *s, uint64_t max_bytes, uint64_t max_entries);
+
+/* Extract one layer tar read from tar_fd until EOF (plain, gzip, bzip2, xz,
+ * zstd or lz4; the fd is not closed) into layers/<diff-id hex>/, with the
+ * safety rules above. ret_diff_id gets "sha256:<hex of the uncompressed
+ * stream>"; ret_size (may be NULL) the layer size. If the layer is already
+ * stored the new copy is dropped (layers are shared). Blocking; for docker
+ * load / pull, one call per layer. -EINVAL bad tar, -EFBIG over a limit. */
+int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id[72],
+                          int64_t *ret_size, struct err *err);
+
+/* Register an image from its config JSON bytes (the id is their sha256):
+ * every rootfs.diff_ids entry must already be a stored layer (-ENOENT
+ * otherwise). Writes configs/<hex>.json; tags it with repo_tag if not
+ * NULL/"" (a tag held by another image moves). Adding an existing image only
+ * (re)tags it. ret_id may be NULL. For docker load / pull. */
+int rt_image_add(struct rt_image_store *s, const char *config_json, size_t len,
+                 const char *repo_tag, char ret_id[72], struct err *err);
+
+/* Import a rootfs tar from tar_fd (plain or gzip/bzip2/xz/zstd/lz4 compressed;
+ * read to EOF, not closed). repo_tag may be NULL/"" (untagged). changes:
+ * Dockerfile-like lines ("CMD [..]", "ENV A=1", "WORKDIR /x", "USER u",
+ * "ENTRYPOINT ..", "EXPOSE 80", "LABEL k=v", "VOLUME /v", "ONBUILD ..",
+ * "STOPSIGNAL s") applied to the config, may be NULL; others fail with
+ * -EINVAL "<x> is not a valid change command" before the tar is read.
+ * message: history comment (NULL/"" -> "Imported from -").
+ * ret_id receives "sha256:<hex>". Blocking: run it on the thread pool. */
 int rt_image_import(struct rt_image_store *s, int tar_fd, const char *repo_tag,
                     const char *const *changes, size_t n_changes, const char *message,
                     char ret_id[72], struct err *err);
@@ -62,15 +94,13 @@ int rt_image_import(struct rt_image_store *s, int tar_fd, const char *repo_tag,
  * rt_image_free(), or -ENOENT (err: "No such image: <name>"). */
 int rt_image_get(struct rt_image_store *s, const char *name, struct rt_image **ret,
                  struct err *err);
-/* All images (copies). */
-int rt_image_list(struct rt_image_store *s, struct rt_image ***ret, size_t *ret_n,
-                  struct err *err);
+/* All images (copies), newest first. repo_tags of each are sorted. */
+int rt_image_list(struct rt_image_store *s, struct rt_image ***ret, size_t *ret_n, struct err *err);
 void rt_image_free(struct rt_image *img);
 void rt_image_list_free(struct rt_image **imgs, size_t n);
 
 /* Tag an image (target "name[:tag]", normalised). */
-int rt_image_tag(struct rt_image_store *s, const char *name, const char *target,
-                 struct err *err);
+int rt_image_tag(struct rt_image_store *s, const char *name, const char *target, struct err *err);
 
 /* Normalise a reference: strips "docker.io/" and "library/", adds ":latest"
  * when no tag or digest is given. out must hold 512 bytes. -EINVAL if invalid. */

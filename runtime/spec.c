@@ -15,6 +15,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 /* Docker's masked paths (moby master, incl. the three newer entries). */
 static const char *const masked_paths[] = {
@@ -106,6 +107,25 @@ static int rlimit_resource(const char *name)
     return -1;
 }
 
+/* The capabilities shoald itself may hand out (its bounding set). */
+static uint64_t bounding_caps(void)
+{
+    static uint64_t cached;
+    char *data = NULL;
+
+    if (cached)
+        return cached;
+    if (read_file("/proc/self/status", &data, NULL, 1 << 16) == 0) {
+        const char *p = strstr(data, "CapBnd:");
+        if (p)
+            cached = strtoull(p + 7, NULL, 16);
+        free(data);
+    }
+    if (!cached)
+        cached = ~0ULL;
+    return cached;
+}
+
 int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct buf *out,
                    struct err *err)
 {
@@ -192,6 +212,7 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
                 caps &= ~m;
         }
     }
+    caps &= bounding_caps();
     spec.cap_mask = caps;
     spec.privileged = privileged;
     spec.no_new_privs = sec_opt(hc, "no-new-privileges", "no-new-privileges:true",
@@ -245,6 +266,14 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     shoal__rt__rt_rlimit__init(&rlims[n]);
     rlims[n].resource = RLIMIT_NOFILE;
     rlims[n].soft = rlims[n].hard = 1048576;
+    {
+        /* Raising the hard limit needs CAP_SYS_RESOURCE, which some hosts
+         * (sandboxes, rootless set-ups) do not give shoald: stay within it. */
+        struct rlimit cur;
+        if (getrlimit(RLIMIT_NOFILE, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+            cur.rlim_max < rlims[n].hard && !(bounding_caps() & (1ULL << 24)))
+            rlims[n].soft = rlims[n].hard = cur.rlim_max;
+    }
     rlim_ptrs[n] = &rlims[n];
     n++;
     json_array_foreach(json_object_get(hc, "Ulimits"), i, v)

@@ -1,0 +1,44 @@
+#!/bin/bash
+# bench/run.sh - run every benchmark and print a summary the README can quote.
+# `make bench` runs this. Never part of `make test`.
+# Usage: bench/run.sh [RUNS]   (start-latency runs per system, default 50)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+RESULTS=$(mktemp /tmp/shoal-bench-results.XXXXXX)
+trap 'rm -f "$RESULTS"' EXIT
+export BENCH_RESULTS=$RESULTS
+
+status=0
+"$here/start-latency.sh" "${1:-50}" || status=1
+"$here/memory.sh" || status=1
+
+declare -A V
+while read -r k v; do
+    V[$k]=$v
+done <"$RESULTS"
+v() {
+    echo "${V[$1]:-n/a}"
+}
+mib() {
+    local k=${V[$1]:-}
+    if [[ -z $k ]]; then echo n/a; else awk -v k="$k" 'BEGIN { printf "%.1f MiB", k / 1024 }'; fi
+}
+
+cat <<SUMMARY
+
+## Summary ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) cores)
+
+| start latency (/bin/true, --rm) | median ms | p90 ms |
+|---|---|---|
+| crun run (floor)                | $(v start.crun.median_ms) | $(v start.crun.p90_ms) |
+| shoal run -> shoald             | $(v start.shoal.median_ms) | $(v start.shoal.p90_ms) |
+| docker run -> shoald            | $(v start.docker-shoald.median_ms) | $(v start.docker-shoald.p90_ms) |
+| docker run -> dockerd 20.10     | $(v start.docker-dockerd.median_ms) | $(v start.docker-dockerd.p90_ms) |
+
+| memory (VmRSS)                   | shoal | docker |
+|---|---|---|
+| daemon idle                      | $(mib mem.shoald.idle_kib) | $(mib mem.dockerd.idle_kib) (+ containerd $(mib mem.containerd.idle_kib)) |
+| daemon after 20 runs             | $(mib mem.shoald.after_kib) | $(mib mem.dockerd.after_kib) |
+| per running container            | $(mib mem.shoald.monitor_kib) (monitor) | $(mib mem.dockerd.monitor_kib) (containerd-shim) |
+SUMMARY
+exit "$status"

@@ -1,0 +1,264 @@
+/*
+ * cli/cli.h - the shoal command-line client (private to cli/).
+ *
+ * `shoal` speaks only the daemon's Docker-Engine-compatible HTTP API (v1.41)
+ * over a Unix socket, like the docker CLI, and mirrors docker's commands,
+ * flags, output tables and exit codes.
+ *
+ * Pieces:
+ *   client.c   blocking HTTP/1.1 client (http_parser), hijacked streams
+ *   stdcopy.c  stdout/stderr multiplexing (8-byte frame headers)
+ *   format.c   human sizes/durations, ellipsis, quoting, ports, tables,
+ *              JSON re-indenting, URL escaping, a tiny Go-template subset
+ *   flags.c    docker-style flag parsing (pflag-like) and --help
+ *   runopts.c  `run`/`create` flags -> the create request body
+ *   cmd_*.c    the commands; cli.c dispatches (cli_main)
+ */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/macros.h"
+
+#define CLI_VERSION         "0.1.0"
+#define CLI_API_VERSION     "1.41"
+#define CLI_DEFAULT_HOST    "unix:///run/shoal/shoal.sock"
+#define CLI_MAX_RESP_BODY   (256u * 1024 * 1024)
+#define CLI_MAX_HEADER_SIZE (64u * 1024)
+
+/* ---- client.c --------------------------------------------------------- */
+
+struct cli_client {
+    char *host;      /* "unix:///path", for messages */
+    char *sock_path; /* "/path" */
+    bool connect_failed;
+};
+
+struct cli_req {
+    const char *method;
+    const char *path;  /* API route without version: "/containers/json" */
+    const char *query; /* encoded, without '?', or NULL */
+    bool unversioned;  /* "/_ping" style: no /v1.41 prefix */
+    const char *content_type;
+    const void *body; /* sized body (Content-Length) */
+    size_t body_len;
+    int body_fd; /* >= 0: stream this fd as a chunked body (body ignored) */
+    bool upgrade; /* Connection: Upgrade, Upgrade: tcp */
+};
+
+struct cli_resp {
+    int status;
+    char content_type[128];
+    char api_version[32];
+    struct buf body;
+};
+
+typedef int (*cli_body_cb)(void *ctx, const char *data, size_t len);
+
+struct cli_conn;
+
+/* Parse "unix:///path" (or a bare "/path"); tcp:// is refused. */
+int cli_client_init(struct cli_client *cli, const char *host, struct err *err);
+void cli_client_release(struct cli_client *cli);
+
+int cli_conn_open(struct cli_client *cli, struct cli_conn **ret_conn, struct err *err);
+struct cli_conn *cli_conn_free(struct cli_conn *c);
+void cli_conn_freep(struct cli_conn **c);
+int cli_conn_fd(const struct cli_conn *c);
+int cli_conn_send(struct cli_conn *c, const struct cli_req *req, struct err *err);
+/* Read until the response headers are complete. After a 101 the connection
+ * is a raw stream: cli_conn_take_pending() returns the stream bytes that
+ * arrived together with the headers. */
+int cli_conn_read_head(struct cli_conn *c, struct cli_resp *resp, struct err *err);
+/* Read the rest of the body: to cb if not NULL, else into resp->body. */
+int cli_conn_read_body(struct cli_conn *c, cli_body_cb cb, void *ctx, struct err *err);
+/* Bytes parsed but not yet delivered (body before read_body, or raw stream
+ * bytes after a 101). The caller consumes them from the returned buf. */
+struct buf *cli_conn_pending(struct cli_conn *c);
+
+void cli_resp_init(struct cli_resp *resp);
+void cli_resp_release(struct cli_resp *resp);
+/* Turn an error reply into err: "Error response from daemon: <message>". Code
+ * by status: 404 -ENOENT, 409 -EEXIST, 400 -EINVAL, 403 -EPERM, else -EIO. */
+int cli_resp_error(const struct cli_resp *resp, const struct cli_req *req, struct err *err);
+
+/* One request on its own connection; the whole body lands in resp->body.
+ * Returns 0 whenever a response arrived, whatever its status. */
+int cli_request(struct cli_client *cli, const struct cli_req *req, struct cli_resp *resp,
+                struct err *err);
+/* Request + status check (>= 400 -> cli_resp_error) + optional JSON decode of
+ * the reply (ret_json may be NULL). body_json may be NULL. */
+int cli_call(struct cli_client *cli, const char *method, const char *path, const char *query,
+             json_t *body_json, json_t **ret_json, struct err *err);
+
+/* ---- stdcopy.c -------------------------------------------------------- */
+
+enum { CLI_STREAM_STDIN = 0, CLI_STREAM_STDOUT = 1, CLI_STREAM_STDERR = 2, CLI_STREAM_SYSERR = 3 };
+
+struct cli_demux {
+    unsigned char hdr[8];
+    size_t hdr_len;
+    size_t remaining; /* payload bytes still to come in the current frame */
+    int stream;
+};
+
+typedef int (*cli_demux_cb)(void *ctx, int stream, const char *data, size_t len);
+
+void cli_demux_init(struct cli_demux *d);
+/* Feed any number of bytes; complete or partial payloads go to cb. Returns 0,
+ * -EPROTO on a bad header, or cb's negative return. */
+int cli_demux_feed(struct cli_demux *d, const char *data, size_t len, cli_demux_cb cb, void *ctx);
+/* True when the stream ended on a frame boundary. */
+bool cli_demux_idle(const struct cli_demux *d);
+
+/* ---- format.c --------------------------------------------------------- */
+
+/* go-units HumanSizeWithPrecision(size, 3): "4.27MB", "1.2kB", "0B". */
+void cli_human_size(double size, char *out, size_t outlen);
+/* go-units HumanDuration: "Less than a second", "About a minute", "3 hours". */
+void cli_human_duration(int64_t seconds, char *out, size_t outlen);
+/* docker's formatter.Ellipsis on runes; returns a malloc'd string. */
+char *cli_ellipsis(const char *s, size_t max_runes);
+/* Go strconv.Quote; returns a malloc'd string. */
+char *cli_go_quote(const char *s);
+size_t cli_rune_count(const char *s);
+/* docker's DisplayablePorts for a /containers/json "Ports" array. */
+char *cli_ports_string(json_t *ports);
+/* 12-char id, "sha256:" stripped. out needs 13 bytes. */
+void cli_short_id(const char *id, char out[13]);
+/* Go's url.QueryEscape / a path-segment escape, appended to b. */
+int cli_query_escape(struct buf *b, const char *s);
+int cli_path_escape(struct buf *b, const char *s);
+/* Append "key=value" (escaped) to a query, with '&' when needed. */
+int cli_query_add(struct buf *q, const char *key, const char *value);
+/* Go's json.Indent(dst, src, prefix, "    "). */
+int cli_json_indent(struct buf *out, const char *src, size_t len, const char *prefix);
+
+struct cli_table {
+    size_t ncols;
+    size_t nrows;
+    char **cells; /* nrows * ncols, owned */
+};
+void cli_table_init(struct cli_table *t, size_t ncols);
+void cli_table_release(struct cli_table *t);
+/* ncols strings (copied). */
+int cli_table_add(struct cli_table *t, const char *const *row);
+/* text/tabwriter(minwidth 10, padding 3) layout, like docker's tables. */
+int cli_table_render(const struct cli_table *t, struct buf *out);
+
+/* Execute a minimal Go text/template ("{{.State.Status}}", "{{json .Config}}",
+ * literal text) against v. */
+int cli_template_exec(const char *tmpl, json_t *v, struct buf *out, struct err *err);
+
+/* Docker-style since/until: "10m", RFC 3339, or unix seconds -> "s.nnnnnnnnn". */
+int cli_parse_timestamp(const char *value, int64_t now_s, char *out, size_t outlen);
+
+/* ---- flags.c ---------------------------------------------------------- */
+
+enum cli_flag_type { CLI_FLAG_BOOL, CLI_FLAG_STRING, CLI_FLAG_LIST, CLI_FLAG_INT };
+
+struct cli_strv {
+    const char **v;
+    size_t n;
+};
+
+struct cli_flag {
+    const char *name; /* long name, without "--" */
+    char shorthand;   /* 0: none */
+    enum cli_flag_type type;
+    void *dest; /* bool *, const char **, struct cli_strv *, long long * */
+    const char *help;
+    const char *defval; /* shown in --help as (default ...) */
+    bool *set;          /* optional: set to true when the flag is given */
+};
+
+struct cli_cmd_spec {
+    const char *name;  /* "ps", "run" */
+    const char *usage; /* "[OPTIONS] IMAGE [COMMAND] [ARG...]" */
+    const char *desc;
+    const struct cli_flag *flags; /* terminated by a {NULL} entry */
+    bool no_interspersed;         /* flags stop at the first positional */
+    int min_args;
+    int max_args; /* -1: unlimited */
+};
+
+enum { CLI_FLAGS_OK = 0, CLI_FLAGS_HELP = 1 };
+
+/* Parse argv[0..argc) (argv[0] is the first argument after the command
+ * name). On success the positionals are in *ret_args (v is malloc'd; the
+ * strings are borrowed from argv). Returns CLI_FLAGS_OK, CLI_FLAGS_HELP
+ * (usage printed to stdout), or a negative error with a docker-style message
+ * already printed to stderr; the caller exits 125 (flag errors) or 1
+ * (argument count) as set in *ret_exit. */
+int cli_flags_parse(const struct cli_cmd_spec *spec, int argc, char **argv,
+                    struct cli_strv *ret_args, int *ret_exit);
+void cli_flags_usage(const struct cli_cmd_spec *spec, FILE *f);
+void cli_strv_release(struct cli_strv *sv);
+
+/* ---- runopts.c -------------------------------------------------------- */
+
+struct cli_run_opts {
+    bool detach, rm, interactive, tty, privileged, read_only, publish_all, init;
+    const char *name, *workdir, *user, *hostname, *memory, *cpus, *network, *entrypoint,
+        *restart, *stop_signal, *cidfile, *platform, *memory_swap, *shm_size;
+    long long pids_limit, stop_timeout, cpu_shares;
+    bool stop_timeout_set;
+    struct cli_strv env, env_file, labels, publish, expose, attach, volumes, cap_add, cap_drop,
+        dns, add_host, tmpfs, security_opt, ulimits;
+    /* results of cli_run_opts_parse */
+    const char *image;
+    struct cli_strv cmd; /* borrowed */
+};
+
+/* The flag table of run/create, bound to o (run adds -d and --rm). */
+const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run);
+/* Parse run/create arguments into o. Same returns as cli_flags_parse. */
+int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **argv,
+                       int *ret_exit);
+void cli_run_opts_release(struct cli_run_opts *o);
+/* Build the POST /containers/create body exactly like the docker CLI. */
+int cli_run_opts_to_json(const struct cli_run_opts *o, json_t **ret_body, struct err *err);
+
+/* ---- cli.c and commands ---------------------------------------------- */
+
+struct cli_ctx {
+    struct cli_client client;
+};
+
+typedef int (*cli_cmd_fn)(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Print "Error response from daemon: ..." style messages (prefix "shoal: "
+ * for connection failures or when with_prefix). */
+void cli_print_err(struct cli_ctx *ctx, const struct err *err, bool with_prefix);
+/* Write all bytes to fd 1 or 2. */
+int cli_out(int fd, const char *data, size_t len);
+
+int cli_cmd_run(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_start(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_stop(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_restart(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kill(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_rm(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_wait(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_inspect(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_container_inspect(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_image_inspect(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Entry point used by cli/main.c. Returns the process exit code. */
+int cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * cli/cmd_image.c - images and import.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+
+#include "cli/cli.h"
+
+#define END_FLAGS {.name = NULL}
+
+static int oom(void)
+{
+    fprintf(stderr, "shoal: out of memory\n");
+    return 1;
+}
+
+/* Split "repo:tag" at the last ':' after the last '/'. */
+static void split_repo_tag(const char *rt, char *repo, size_t rlen, char *tag, size_t tlen)
+{
+    const char *slash = strrchr(rt, '/');
+    const char *colon = strrchr(slash ? slash : rt, ':');
+
+    if (!colon) {
+        (void)snprintf(repo, rlen, "%s", rt);
+        (void)snprintf(tag, tlen, "<none>");
+        return;
+    }
+    (void)snprintf(repo, rlen, "%.*s", (int)(colon - rt), rt);
+    (void)snprintf(tag, tlen, "%s", colon + 1);
+}
+
+static int filters_to_json(const struct cli_strv *f, char **ret)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; o && i < f->n; i++) {
+        const char *eq = strchr(f->v[i], '=');
+        char key[128];
+        json_t *vals;
+
+        if (!eq) {
+            json_decref(o);
+            return -EINVAL;
+        }
+        (void)snprintf(key, sizeof(key), "%.*s", (int)(eq - f->v[i]), f->v[i]);
+        vals = json_object_get(o, key);
+        if (!vals) {
+            vals = json_object();
+            json_object_set_new(o, key, vals);
+        }
+        json_object_set_new(vals, eq + 1, json_true());
+    }
+    if (!o)
+        return -ENOMEM;
+    *ret = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return *ret ? 0 : -ENOMEM;
+}
+
+int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool all = false, quiet = false, no_trunc = false;
+    struct cli_strv filters = {NULL, 0};
+    const struct cli_flag flags[] = {
+        {.name = "all", .shorthand = 'a', .type = CLI_FLAG_BOOL, .dest = &all,
+         .help = "Show all images (default hides intermediate images)"},
+        {.name = "filter", .shorthand = 'f', .type = CLI_FLAG_LIST, .dest = &filters,
+         .help = "Filter output based on conditions provided"},
+        {.name = "no-trunc", .type = CLI_FLAG_BOOL, .dest = &no_trunc,
+         .help = "Don't truncate output"},
+        {.name = "quiet", .shorthand = 'q', .type = CLI_FLAG_BOOL, .dest = &quiet,
+         .help = "Only show image IDs"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {"images", "[OPTIONS] [REPOSITORY[:TAG]]", "List images",
+                                      flags, false, 0, 1};
+    struct cli_strv args;
+    cleanup_free char *fjson = NULL;
+    struct err err = {0};
+    struct buf q, out;
+    struct cli_table t;
+    json_t *list = NULL, *img;
+    size_t i;
+    int64_t now = time(NULL);
+    int ex, rc, r = 0;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK) {
+        cli_strv_release(&filters);
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    }
+    if (args.n == 1) {
+        /* docker images REPO[:TAG] == --filter reference=REPO[:TAG] */
+        const char **v = realloc(filters.v, (filters.n + 2) * sizeof(char *));
+        static char ref[512];
+
+        if (!v)
+            return oom();
+        filters.v = v;
+        (void)snprintf(ref, sizeof(ref), "reference=%s", args.v[0]);
+        filters.v[filters.n++] = ref;
+    }
+    cli_strv_release(&args);
+    r = filters.n ? filters_to_json(&filters, &fjson) : 0;
+    cli_strv_release(&filters);
+    if (r < 0) {
+        fprintf(stderr, "bad format of filter (expected name=value)\n");
+        return 1;
+    }
+    buf_init(&q);
+    if (all)
+        r = cli_query_add(&q, "all", "1");
+    if (r >= 0 && fjson)
+        r = cli_query_add(&q, "filters", fjson);
+    if (r < 0)
+        return oom();
+    r = cli_call(&ctx->client, "GET", "/images/json", q.data, NULL, &list, &err);
+    buf_release(&q);
+    if (r < 0) {
+        cli_print_err(ctx, &err, false);
+        return 1;
+    }
+    buf_init(&out);
+    cli_table_init(&t, 5);
+    if (!quiet) {
+        const char *hdr[] = {"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"};
+
+        r = cli_table_add(&t, hdr);
+    }
+    json_array_foreach(list, i, img)
+    {
+        const char *id = json_string_value(json_object_get(img, "Id"));
+        json_t *tags = json_object_get(img, "RepoTags");
+        json_t *digests = json_object_get(img, "RepoDigests");
+        char sid[13], dur[64], created[80], size[32];
+        size_t ntags = json_array_size(tags), k;
+
+        if (r < 0)
+            break;
+        if (!id)
+            id = "";
+        cli_short_id(id, sid);
+        cli_human_duration(now - (int64_t)json_integer_value(json_object_get(img, "Created")),
+                           dur, sizeof(dur));
+        (void)snprintf(created, sizeof(created), "%s ago", dur);
+        cli_human_size((double)json_integer_value(json_object_get(img, "Size")), size,
+                       sizeof(size));
+        for (k = 0; k < (ntags ? ntags : 1) && r >= 0; k++) {
+            char repo[512] = "<none>", tag[256] = "<none>";
+            const char *rt = ntags ? json_string_value(json_array_get(tags, k)) : NULL;
+
+            if (rt && strcmp(rt, "<none>:<none>") != 0) {
+                split_repo_tag(rt, repo, sizeof(repo), tag, sizeof(tag));
+            } else if (json_array_size(digests)) {
+                const char *d = json_string_value(json_array_get(digests, 0));
+                const char *at = d ? strchr(d, '@') : NULL;
+
+                if (at)
+                    (void)snprintf(repo, sizeof(repo), "%.*s", (int)(at - d), d);
+            }
+            if (quiet) {
+                r = buf_printf(&out, "%s\n", no_trunc ? id : sid);
+            } else {
+                const char *row[] = {repo, tag, no_trunc ? id : sid, created, size};
+
+                r = cli_table_add(&t, row);
+            }
+        }
+    }
+    json_decref(list);
+    if (r >= 0 && !quiet)
+        r = cli_table_render(&t, &out);
+    cli_table_release(&t);
+    if (r < 0) {
+        buf_release(&out);
+        return oom();
+    }
+    if (out.len)
+        (void)cli_out(STDOUT_FILENO, out.data, out.len);
+    buf_release(&out);
+    return 0;
+}
+
+/* ---- JSON message streams (import, later pull and load) ------------------------------ */
+
+struct jsonmsg_ctx {
+    struct buf pending;
+    char error[ERR_MSG_MAX];
+    bool failed;
+};
+
+static int jsonmsg_show(struct jsonmsg_ctx *jc, json_t *m)
+{
+    const char *error = json_string_value(json_object_get(m, "error"));
+    json_t *detail = json_object_get(m, "errorDetail");
+    const char *status = json_string_value(json_object_get(m, "status"));
+    const char *id = json_string_value(json_object_get(m, "id"));
+    const char *stream = json_string_value(json_object_get(m, "stream"));
+    const char *progress = json_string_value(json_object_get(m, "progress"));
+
+    if (detail && json_string_value(json_object_get(detail, "message")))
+        error = json_string_value(json_object_get(detail, "message"));
+    if (error) {
+        (void)snprintf(jc->error, sizeof(jc->error), "%s", error);
+        jc->failed = true;
+        return 0;
+    }
+    if (stream)
+        return cli_out(STDOUT_FILENO, stream, strlen(stream));
+    if (status) {
+        printf("%s%s%s%s%s\n", id ? id : "", id ? ": " : "", status, progress ? " " : "",
+               progress ? progress : "");
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int jsonmsg_body(void *ctx, const char *data, size_t len)
+{
+    struct jsonmsg_ctx *jc = ctx;
+    int r = buf_append(&jc->pending, data, len);
+
+    if (r < 0)
+        return r;
+    for (;;) {
+        size_t skip = 0;
+        json_error_t jerr;
+        json_t *m;
+
+        while (skip < jc->pending.len && strchr(" \t\r\n", jc->pending.data[skip]))
+            skip++;
+        buf_consume(&jc->pending, skip);
+        if (!jc->pending.len)
+            return 0;
+        m = json_loadb(jc->pending.data, jc->pending.len, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!m) {
+            if (json_error_code(&jerr) == json_error_premature_end_of_input)
+                return 0; /* wait for more */
+            return -EPROTO;
+        }
+        buf_consume(&jc->pending, (size_t)jerr.position);
+        r = jsonmsg_show(jc, m);
+        json_decref(m);
+        if (r < 0)
+            return r;
+    }
+}
+
+int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct cli_strv changes = {NULL, 0};
+    const char *message = NULL, *platform = NULL;
+    const struct cli_flag flags[] = {
+        {.name = "change", .shorthand = 'c', .type = CLI_FLAG_LIST, .dest = &changes,
+         .help = "Apply Dockerfile instruction to the created image"},
+        {.name = "message", .shorthand = 'm', .type = CLI_FLAG_STRING, .dest = &message,
+         .help = "Set commit message for imported image"},
+        {.name = "platform", .type = CLI_FLAG_STRING, .dest = &platform,
+         .help = "Set platform if server is multi-platform capable"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {"import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+                                      "Import the contents from a tarball to create a filesystem "
+                                      "image",
+                                      flags, false, 1, 2};
+    struct cli_strv args;
+    struct err err = {0};
+    struct buf q;
+    cleanup_close int fd = -1;
+    const char *src;
+    bool is_url;
+    struct jsonmsg_ctx jc;
+    int ex, rc, r = 0;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK) {
+        cli_strv_release(&changes);
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    }
+    src = args.v[0];
+    is_url = strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0;
+    if (strcmp(src, "-") == 0) {
+        fd = dup(STDIN_FILENO);
+    } else if (!is_url) {
+        fd = open(src, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            char msg[128];
+
+            (void)snprintf(msg, sizeof(msg), "%s", strerror(errno));
+            msg[0] = (char)tolower((unsigned char)msg[0]);
+            fprintf(stderr, "open %s: %s\n", src, msg);
+            cli_strv_release(&args);
+            cli_strv_release(&changes);
+            return 1;
+        }
+    }
+    buf_init(&q);
+    for (size_t i = 0; i < changes.n && r >= 0; i++)
+        r = cli_query_add(&q, "changes", changes.v[i]);
+    if (r >= 0)
+        r = cli_query_add(&q, "fromSrc", is_url ? src : "-");
+    if (r >= 0 && message && *message)
+        r = cli_query_add(&q, "message", message);
+    if (r >= 0 && platform && *platform)
+        r = cli_query_add(&q, "platform", platform);
+    if (r >= 0 && args.n > 1)
+        r = cli_query_add(&q, "repo", args.v[1]);
+    cli_strv_release(&args);
+    cli_strv_release(&changes);
+    if (r < 0)
+        return oom();
+    memset(&jc, 0, sizeof(jc));
+    buf_init(&jc.pending);
+    {
+        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
+        struct cli_req req = {.method = "POST", .path = "/images/create", .query = q.data,
+                              .content_type = "text/plain", .body_fd = fd};
+        struct cli_resp resp;
+
+        cli_resp_init(&resp);
+        r = cli_conn_open(&ctx->client, &c, &err);
+        if (r >= 0)
+            r = cli_conn_send(c, &req, &err);
+        if (r >= 0)
+            r = cli_conn_read_head(c, &resp, &err);
+        if (r >= 0 && resp.status >= 400) {
+            r = cli_conn_read_body(c, NULL, NULL, &err);
+            if (r >= 0)
+                r = cli_resp_error(&resp, &req, &err);
+        } else if (r >= 0) {
+            r = cli_conn_read_body(c, jsonmsg_body, &jc, &err);
+        }
+        cli_resp_release(&resp);
+    }
+    buf_release(&q);
+    buf_release(&jc.pending);
+    if (r < 0) {
+        cli_print_err(ctx, &err, false);
+        return 1;
+    }
+    if (jc.failed) {
+        fprintf(stderr, "%s\n", jc.error);
+        return 1;
+    }
+    return 0;
+}
