@@ -924,6 +924,14 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
     if (r < 0)
         goto fail_json;
     r = rt_image_get(rt->images, image, &img, err);
+    if (r == -ENOENT) {
+        char ref[512];
+        /* Docker names the image as normalised ("nope:latest"): the CLI
+         * matches on it before it offers to pull. */
+        if (rt_image_normalize_ref(image, ref) == 0)
+            err_set(err, -ENOENT, "No such image: %s", ref);
+        goto fail_json;
+    }
     if (r < 0)
         goto fail_json;
     if ((r = id_new_hex(id)) < 0) {

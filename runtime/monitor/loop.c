@@ -235,8 +235,9 @@ void mon_handle_sync(struct mon *m)
         }
         return;
     }
-    if (n == 0 && m->start_sent && !m->exited) {
-        /* close-on-exec socket at EOF: the execve succeeded */
+    if (n == 0 && m->start_sent) {
+        /* close-on-exec socket at EOF without an error: the execve succeeded (the
+         * program may already have exited, SIGCHLD can be seen first) */
         m->started = true;
         m->started_at_ns = time_now_ns();
         mon_write_state(m);
