@@ -78,7 +78,7 @@ row() {
 row "shoald idle" shoald.idle
 row "shoald after $RUNS runs" shoald.after
 row "shoald with 1 running container" shoald.with_one
-row "shoald monitor (${R[shoald.monitor_name]:-n/a}) per container" shoald.monitor
+row "shoald monitor per container" shoald.monitor
 row "dockerd idle" dockerd.idle
 row "dockerd after $RUNS runs" dockerd.after
 row "dockerd with 1 running container" dockerd.with_one

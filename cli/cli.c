@@ -1,6 +1,8 @@
 /*
  * cli/cli.c - global flags and command dispatch of `shoal`.
  */
+#include "cli/cli.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,8 +10,6 @@
 #include <string.h>
 
 #include "lib/util.h"
-
-#include "cli/cli.h"
 
 struct cmd {
     const char *name;
@@ -40,15 +40,23 @@ static const struct {
     const char *group, *sub;
     cli_cmd_fn fn;
 } subcommands[] = {
-    {"container", "run", cli_cmd_run},         {"container", "create", cli_cmd_create},
-    {"container", "start", cli_cmd_start},     {"container", "ls", cli_cmd_ps},
-    {"container", "ps", cli_cmd_ps},           {"container", "list", cli_cmd_ps},
-    {"container", "logs", cli_cmd_logs},       {"container", "stop", cli_cmd_stop},
-    {"container", "restart", cli_cmd_restart}, {"container", "kill", cli_cmd_kill},
-    {"container", "rm", cli_cmd_rm},           {"container", "wait", cli_cmd_wait},
+    {"container", "run", cli_cmd_run},
+    {"container", "create", cli_cmd_create},
+    {"container", "start", cli_cmd_start},
+    {"container", "ls", cli_cmd_ps},
+    {"container", "ps", cli_cmd_ps},
+    {"container", "list", cli_cmd_ps},
+    {"container", "logs", cli_cmd_logs},
+    {"container", "stop", cli_cmd_stop},
+    {"container", "restart", cli_cmd_restart},
+    {"container", "kill", cli_cmd_kill},
+    {"container", "rm", cli_cmd_rm},
+    {"container", "wait", cli_cmd_wait},
     {"container", "inspect", cli_cmd_container_inspect},
-    {"image", "ls", cli_cmd_images},           {"image", "list", cli_cmd_images},
-    {"image", "import", cli_cmd_import},       {"image", "inspect", cli_cmd_image_inspect},
+    {"image", "ls", cli_cmd_images},
+    {"image", "list", cli_cmd_images},
+    {"image", "import", cli_cmd_import},
+    {"image", "inspect", cli_cmd_image_inspect},
     {"system", "info", cli_cmd_info},
 };
 
@@ -59,15 +67,13 @@ int cli_out(int fd, const char *data, size_t len)
     return r < 0 ? r : 0;
 }
 
-void cli_print_err(struct cli_ctx *ctx, const struct err *err, bool with_prefix)
+void cli_print_err(struct cli_ctx *ctx, const struct err *err)
 {
     const char *msg = err && err->msg[0] ? err->msg : "unknown error";
 
+    (void)ctx;
     fflush(stdout);
-    if (with_prefix || (ctx && ctx->client.connect_failed))
-        fprintf(stderr, "shoal: %s\n", msg);
-    else
-        fprintf(stderr, "%s\n", msg);
+    fprintf(stderr, "shoal: %s\n", msg);
 }
 
 static void usage(FILE *f)
@@ -77,17 +83,18 @@ static void usage(FILE *f)
                "Commands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].desc);
-    fprintf(f, "\nManagement Commands:\n"
-               "  container  Manage containers\n"
-               "  image      Manage images\n"
-               "  system     Manage shoal\n"
-               "\nGlobal Options:\n"
-               "  -H, --host string   Daemon socket to connect to (env SHOAL_HOST, default "
-               "%s)\n"
-               "  -h, --help          Print usage\n"
-               "  -v, --version       Print version information and quit\n"
-               "\nRun 'shoal COMMAND --help' for more information on a command.\n",
-               CLI_DEFAULT_HOST);
+    fprintf(f,
+            "\nManagement Commands:\n"
+            "  container  Manage containers\n"
+            "  image      Manage images\n"
+            "  system     Manage shoal\n"
+            "\nGlobal Options:\n"
+            "  -H, --host string   Daemon socket to connect to (env SHOAL_HOST, default "
+            "%s)\n"
+            "  -h, --help          Print usage\n"
+            "  -v, --version       Print version information and quit\n"
+            "\nRun 'shoal COMMAND --help' for more information on a command.\n",
+            CLI_DEFAULT_HOST);
 }
 
 static void group_usage(const char *group)

@@ -30,8 +30,18 @@
 #define CLI_VERSION         "0.1.0"
 #define CLI_API_VERSION     "1.41"
 #define CLI_DEFAULT_HOST    "unix:///run/shoal/shoal.sock"
-#define CLI_MAX_RESP_BODY   (256u * 1024 * 1024)
-#define CLI_MAX_HEADER_SIZE (64u * 1024)
+#define CLI_MAX_RESP_BODY   ((size_t)256 * 1024 * 1024)
+#define CLI_MAX_HEADER_SIZE ((size_t)64 * 1024)
+
+/* Iteration without jansson's foreach macros (static analysers do not see
+ * system headers). Arguments are evaluated more than once. */
+#define CLI_JSON_ARRAY_EACH(arr, i, v)                                                             \
+    for ((i) = 0; (i) < json_array_size(arr) && ((v) = json_array_get((arr), (i))) != NULL; (i)++)
+#define CLI_JSON_OBJECT_EACH(obj, key, v)                                                          \
+    for (void *cli_it_ = json_object_iter(obj);                                                    \
+         cli_it_ &&                                                                                \
+         ((key) = json_object_iter_key(cli_it_), (v) = json_object_iter_value(cli_it_), 1);        \
+         cli_it_ = json_object_iter_next((obj), cli_it_))
 
 /* ---- client.c --------------------------------------------------------- */
 
@@ -49,7 +59,7 @@ struct cli_req {
     const char *content_type;
     const void *body; /* sized body (Content-Length) */
     size_t body_len;
-    int body_fd; /* >= 0: stream this fd as a chunked body (body ignored) */
+    int body_fd;  /* >= 0: stream this fd as a chunked body (body ignored) */
     bool upgrade; /* Connection: Upgrade, Upgrade: tcp */
 };
 
@@ -206,12 +216,12 @@ void cli_strv_release(struct cli_strv *sv);
 
 struct cli_run_opts {
     bool detach, rm, interactive, tty, privileged, read_only, publish_all, init;
-    const char *name, *workdir, *user, *hostname, *memory, *cpus, *network, *entrypoint,
-        *restart, *stop_signal, *cidfile, *platform, *memory_swap, *shm_size;
+    const char *name, *workdir, *user, *hostname, *memory, *cpus, *network, *entrypoint, *restart,
+        *stop_signal, *cidfile, *platform, *memory_swap, *shm_size;
     long long pids_limit, stop_timeout, cpu_shares;
     bool stop_timeout_set;
-    struct cli_strv env, env_file, labels, publish, expose, attach, volumes, cap_add, cap_drop,
-        dns, add_host, tmpfs, security_opt, ulimits;
+    struct cli_strv env, env_file, labels, publish, expose, attach, volumes, cap_add, cap_drop, dns,
+        add_host, tmpfs, security_opt, ulimits;
     /* results of cli_run_opts_parse */
     const char *image;
     struct cli_strv cmd; /* borrowed */
@@ -220,8 +230,7 @@ struct cli_run_opts {
 /* The flag table of run/create, bound to o (run adds -d and --rm). */
 const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run);
 /* Parse run/create arguments into o. Same returns as cli_flags_parse. */
-int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **argv,
-                       int *ret_exit);
+int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **argv, int *ret_exit);
 void cli_run_opts_release(struct cli_run_opts *o);
 /* Build the POST /containers/create body exactly like the docker CLI. */
 int cli_run_opts_to_json(const struct cli_run_opts *o, json_t **ret_body, struct err *err);
@@ -234,9 +243,9 @@ struct cli_ctx {
 
 typedef int (*cli_cmd_fn)(struct cli_ctx *ctx, int argc, char **argv);
 
-/* Print "Error response from daemon: ..." style messages (prefix "shoal: "
- * for connection failures or when with_prefix). */
-void cli_print_err(struct cli_ctx *ctx, const struct err *err, bool with_prefix);
+/* Print an error on stderr as "shoal: <message>", e.g.
+ * "shoal: Error response from daemon: No such container: x". */
+void cli_print_err(struct cli_ctx *ctx, const struct err *err);
 /* Write all bytes to fd 1 or 2. */
 int cli_out(int fd, const char *data, size_t len);
 

@@ -55,8 +55,8 @@ int cli_client_init(struct cli_client *cli, const char *host, struct err *err)
     else if (host[0] == '/')
         path = host;
     else if (strstr(host, "://"))
-        return err_set(err, -EINVAL,
-                       "unsupported host '%s': only unix:// sockets are supported", host);
+        return err_set(err, -EINVAL, "unsupported host '%s': only unix:// sockets are supported",
+                       host);
     else
         return err_set(err, -EINVAL, "invalid host '%s': expected unix:///path", host);
     if (!*path)
@@ -199,34 +199,43 @@ static char *lower_first(const char *s, char *out, size_t outlen)
     return out;
 }
 
+/* Report a failed connect; always returns a negative code. */
+static int connect_error(struct cli_client *cli, int e, struct err *err)
+{
+    char msg[128];
+
+    if (e <= 0)
+        e = EIO;
+    cli->connect_failed = true;
+    if (e == EACCES || e == EPERM)
+        (void)err_set(err, -e,
+                      "permission denied while connecting to the shoal daemon at %s: "
+                      "are you root or in the shoal group?",
+                      cli->host);
+    else
+        (void)err_set(err, -e, "cannot connect to the shoal daemon at %s: %s. Is shoald running?",
+                      cli->host, lower_first(strerror(e), msg, sizeof(msg)));
+    return -e;
+}
+
 int cli_conn_open(struct cli_client *cli, struct cli_conn **ret_conn, struct err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     cleanup_close int fd = -1;
     struct cli_conn *c;
-    char msg[128];
 
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return err_set(err, -errno, "socket: %s", strerror(errno));
+        return connect_error(cli, errno, err);
     (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cli->sock_path);
-    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-
-        if (e == EINTR)
-            continue;
-        cli->connect_failed = true;
-        if (e == EACCES || e == EPERM)
-            return err_set(err, -e,
-                           "permission denied while connecting to the shoal daemon at %s: "
-                           "are you root or in the shoal group?",
-                           cli->host);
-        return err_set(err, -e, "cannot connect to the shoal daemon at %s: %s. Is shoald running?",
-                       cli->host, lower_first(strerror(e), msg, sizeof(msg)));
-    }
+    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        if (errno != EINTR)
+            return connect_error(cli, errno, err);
     c = calloc(1, sizeof(*c));
-    if (!c)
-        return err_set(err, -ENOMEM, "out of memory");
+    if (!c) {
+        (void)err_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
     c->fd = TAKE_FD(fd);
     c->cli = cli;
     buf_init(&c->hname);
@@ -325,12 +334,13 @@ int cli_conn_send(struct cli_conn *c, const struct cli_req *req, struct err *err
     int r;
     bool post_like;
 
+    if (!c || !req || !req->method || !req->path)
+        return err_set(err, -EINVAL, "invalid request");
     buf_init(&h);
     c->is_head = strcmp(req->method, "HEAD") == 0;
     r = buf_printf(&h, "%s %s%s%s%s HTTP/1.1\r\nHost: shoal\r\nUser-Agent: shoal/%s (linux)\r\n",
                    req->method, req->unversioned ? "" : "/v" CLI_API_VERSION, req->path,
-                   req->query && *req->query ? "?" : "", req->query ? req->query : "",
-                   CLI_VERSION);
+                   req->query && *req->query ? "?" : "", req->query ? req->query : "", CLI_VERSION);
     if (r >= 0 && req->content_type)
         r = buf_printf(&h, "Content-Type: %s\r\n", req->content_type);
     if (r >= 0 && req->upgrade)
@@ -395,6 +405,8 @@ int cli_conn_read_head(struct cli_conn *c, struct cli_resp *resp, struct err *er
 {
     int r;
 
+    if (!c || !resp)
+        return err_set(err, -EINVAL, "invalid connection");
     c->resp = resp;
     while (!c->headers_done) {
         r = conn_pump(c, err);
@@ -417,6 +429,8 @@ int cli_conn_read_body(struct cli_conn *c, cli_body_cb cb, void *ctx, struct err
 {
     int r;
 
+    if (!c || !c->resp)
+        return err_set(err, -EINVAL, "invalid connection");
     if (c->upgraded)
         return 0;
     if (!cb) {
@@ -529,8 +543,8 @@ int cli_call(struct cli_client *cli, const char *method, const char *path, const
     if (r >= 0 && ret_json) {
         json_error_t jerr;
 
-        *ret_json = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len,
-                               JSON_DECODE_ANY, &jerr);
+        *ret_json =
+            json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, JSON_DECODE_ANY, &jerr);
         if (!*ret_json)
             r = err_set(err, -EPROTO, "invalid JSON from daemon: %s", jerr.text);
     }

@@ -21,7 +21,10 @@
 
 #include "cli/cli.h"
 
-#define END_FLAGS {.name = NULL}
+#define END_FLAGS                                                                                  \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -69,7 +72,7 @@ static int start_exit_code(const char *msg)
 
 static void run_err(struct cli_ctx *ctx, const char *cmd, const struct err *err)
 {
-    cli_print_err(ctx, err, true);
+    cli_print_err(ctx, err);
     if (!ctx->client.connect_failed)
         fprintf(stderr, "\nRun 'shoal %s --help' for more information\n", cmd);
 }
@@ -122,8 +125,8 @@ static int attach_open(struct cli_ctx *ctx, const char *id, bool in, bool out, b
     CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
     cleanup_free char *path = obj_path("containers", id, "/attach");
     struct buf q;
-    struct cli_req req = {.method = "POST", .content_type = "text/plain", .body_fd = -1,
-                          .upgrade = true};
+    struct cli_req req = {
+        .method = "POST", .content_type = "text/plain", .body_fd = -1, .upgrade = true};
     struct cli_resp resp;
     int r;
 
@@ -259,7 +262,7 @@ static void proxy_signal(struct cli_ctx *ctx, const char *id, int sig)
             continue;
         (void)snprintf(q, sizeof(q), "signal=%s", proxied[i].name);
         if (cli_call(&ctx->client, "POST", path, q, NULL, NULL, &err) < 0)
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
     }
 }
 
@@ -448,14 +451,14 @@ static int start_attached(struct cli_ctx *ctx, const struct attached *a)
             if (strcmp(a->cmd, "run") == 0)
                 run_err(ctx, a->cmd, &err);
             else
-                cli_print_err(ctx, &err, false);
+                cli_print_err(ctx, &err);
             return strcmp(a->cmd, "run") == 0 ? 125 : 1;
         }
     }
     r = wait_begin(ctx, a->id, a->auto_remove ? "removed" : "next-exit", &w, &err);
     if (r < 0) {
         wait_release(&w);
-        cli_print_err(ctx, &err, strcmp(a->cmd, "run") == 0);
+        cli_print_err(ctx, &err);
         return strcmp(a->cmd, "run") == 0 ? 125 : 1;
     }
     if (signals_setup(p.proxy_signals, a->tty) < 0)
@@ -470,7 +473,7 @@ static int start_attached(struct cli_ctx *ctx, const struct attached *a)
             run_err(ctx, "run", &err);
             return start_exit_code(err.msg);
         }
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     if (a->tty)
@@ -479,7 +482,7 @@ static int start_attached(struct cli_ctx *ctx, const struct attached *a)
         r = pump_run(&p, att, &err);
         term_restore();
         if (r < 0) {
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             wait_release(&w);
             return 1;
         }
@@ -488,7 +491,7 @@ static int start_attached(struct cli_ctx *ctx, const struct attached *a)
     term_restore();
     wait_release(&w);
     if (r < 0) {
-        cli_print_err(ctx, &err, strcmp(a->cmd, "run") == 0);
+        cli_print_err(ctx, &err);
         return 125;
     }
     return status;
@@ -530,12 +533,12 @@ static int create_container(struct cli_ctx *ctx, const struct cli_run_opts *o, b
             run_err(ctx, "run", &err);
             return ctx->client.connect_failed ? 1 : 125;
         }
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
-    json_array_foreach(json_object_get(reply, "Warnings"), i, warn)
-        if (json_string_value(warn))
-            fprintf(stderr, "WARNING: %s\n", json_string_value(warn));
+    CLI_JSON_ARRAY_EACH(json_object_get(reply, "Warnings"), i, warn)
+    if (json_string_value(warn))
+        fprintf(stderr, "WARNING: %s\n", json_string_value(warn));
     if (!json_string_value(json_object_get(reply, "Id"))) {
         json_decref(reply);
         fprintf(stderr, "shoal: invalid create response from daemon\n");
@@ -588,8 +591,8 @@ static int run_or_create(struct cli_ctx *ctx, int argc, char **argv, bool is_run
         return 0;
     }
     {
-        struct attached a = {.id = id, .tty = o.tty, .auto_remove = o.rm, .proxy_signals = true,
-                             .cmd = "run"};
+        struct attached a = {
+            .id = id, .tty = o.tty, .auto_remove = o.rm, .proxy_signals = true, .cmd = "run"};
 
         a.in = o.interactive;
         a.out = a.errs = o.attach.n == 0;
@@ -622,14 +625,24 @@ int cli_cmd_start(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool attach = false, interactive = false;
     const struct cli_flag flags[] = {
-        {.name = "attach", .shorthand = 'a', .type = CLI_FLAG_BOOL, .dest = &attach,
+        {.name = "attach",
+         .shorthand = 'a',
+         .type = CLI_FLAG_BOOL,
+         .dest = &attach,
          .help = "Attach STDOUT/STDERR and forward signals"},
-        {.name = "interactive", .shorthand = 'i', .type = CLI_FLAG_BOOL, .dest = &interactive,
+        {.name = "interactive",
+         .shorthand = 'i',
+         .type = CLI_FLAG_BOOL,
+         .dest = &interactive,
          .help = "Attach container's STDIN"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"start", "[OPTIONS] CONTAINER [CONTAINER...]",
-                                      "Start one or more stopped containers", flags, false, 1,
+    const struct cli_cmd_spec spec = {"start",
+                                      "[OPTIONS] CONTAINER [CONTAINER...]",
+                                      "Start one or more stopped containers",
+                                      flags,
+                                      false,
+                                      1,
                                       -1};
     struct cli_strv args;
     struct buf failed;
@@ -654,7 +667,7 @@ int cli_cmd_start(struct cli_ctx *ctx, int argc, char **argv)
         if (!path)
             return oom();
         if (cli_call(&ctx->client, "GET", path, NULL, NULL, &info, &err) < 0) {
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             return 1;
         }
         id = strdup(json_string_value(json_object_get(info, "Id"))
@@ -678,7 +691,7 @@ int cli_cmd_start(struct cli_ctx *ctx, int argc, char **argv)
         struct err err = {0};
 
         if (!path || cli_call(&ctx->client, "POST", path, NULL, NULL, NULL, &err) < 0) {
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             if (ctx->client.connect_failed) {
                 buf_release(&failed);
                 cli_strv_release(&args);
@@ -701,9 +714,8 @@ int cli_cmd_start(struct cli_ctx *ctx, int argc, char **argv)
 
 /* ---- stop / restart / kill / rm ------------------------------------------------------- */
 
-static int for_each_container(struct cli_ctx *ctx, const struct cli_strv *names,
-                              const char *method, const char *suffix, const char *query,
-                              bool ignore_missing)
+static int for_each_container(struct cli_ctx *ctx, const struct cli_strv *names, const char *method,
+                              const char *suffix, const char *query, bool ignore_missing)
 {
     int rc = 0;
 
@@ -717,10 +729,10 @@ static int for_each_container(struct cli_ctx *ctx, const struct cli_strv *names,
         r = cli_call(&ctx->client, method, path, query, NULL, NULL, &err);
         if (r < 0) {
             if (ctx->client.connect_failed) {
-                cli_print_err(ctx, &err, false);
+                cli_print_err(ctx, &err);
                 return 1;
             }
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             if (!(ignore_missing && r == -ENOENT))
                 rc = 1;
             continue;
@@ -731,21 +743,27 @@ static int for_each_container(struct cli_ctx *ctx, const struct cli_strv *names,
     return rc;
 }
 
-static int stop_like(struct cli_ctx *ctx, int argc, char **argv, const char *name,
-                     const char *desc)
+static int stop_like(struct cli_ctx *ctx, int argc, char **argv, const char *name, const char *desc)
 {
     long long timeout = 0;
     bool timeout_set = false;
     const char *signal_name = NULL;
     struct cli_flag flags[] = {
-        {.name = "signal", .shorthand = 's', .type = CLI_FLAG_STRING, .dest = &signal_name,
+        {.name = "signal",
+         .shorthand = 's',
+         .type = CLI_FLAG_STRING,
+         .dest = &signal_name,
          .help = "Signal to send to the container"},
-        {.name = "timeout", .shorthand = 't', .type = CLI_FLAG_INT, .dest = &timeout,
-         .help = "Seconds to wait before killing the container", .set = &timeout_set},
+        {.name = "timeout",
+         .shorthand = 't',
+         .type = CLI_FLAG_INT,
+         .dest = &timeout,
+         .help = "Seconds to wait before killing the container",
+         .set = &timeout_set},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {name, "[OPTIONS] CONTAINER [CONTAINER...]", desc, flags,
-                                      false, 1, -1};
+    const struct cli_cmd_spec spec = {
+        name, "[OPTIONS] CONTAINER [CONTAINER...]", desc, flags, false, 1, -1};
     struct cli_strv args;
     struct buf q;
     char t[32];
@@ -780,12 +798,20 @@ int cli_cmd_kill(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *sig = NULL;
     const struct cli_flag flags[] = {
-        {.name = "signal", .shorthand = 's', .type = CLI_FLAG_STRING, .dest = &sig,
+        {.name = "signal",
+         .shorthand = 's',
+         .type = CLI_FLAG_STRING,
+         .dest = &sig,
          .help = "Signal to send to the container"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"kill", "[OPTIONS] CONTAINER [CONTAINER...]",
-                                      "Kill one or more running containers", flags, false, 1, -1};
+    const struct cli_cmd_spec spec = {"kill",
+                                      "[OPTIONS] CONTAINER [CONTAINER...]",
+                                      "Kill one or more running containers",
+                                      flags,
+                                      false,
+                                      1,
+                                      -1};
     struct cli_strv args;
     struct buf q;
     int ex, rc;
@@ -805,14 +831,25 @@ int cli_cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false, volumes = false;
     const struct cli_flag flags[] = {
-        {.name = "force", .shorthand = 'f', .type = CLI_FLAG_BOOL, .dest = &force,
+        {.name = "force",
+         .shorthand = 'f',
+         .type = CLI_FLAG_BOOL,
+         .dest = &force,
          .help = "Force the removal of a running container (uses SIGKILL)"},
-        {.name = "volumes", .shorthand = 'v', .type = CLI_FLAG_BOOL, .dest = &volumes,
+        {.name = "volumes",
+         .shorthand = 'v',
+         .type = CLI_FLAG_BOOL,
+         .dest = &volumes,
          .help = "Remove anonymous volumes associated with the container"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"rm", "[OPTIONS] CONTAINER [CONTAINER...]",
-                                      "Remove one or more containers", flags, false, 1, -1};
+    const struct cli_cmd_spec spec = {"rm",
+                                      "[OPTIONS] CONTAINER [CONTAINER...]",
+                                      "Remove one or more containers",
+                                      flags,
+                                      false,
+                                      1,
+                                      -1};
     struct cli_strv args;
     struct buf q;
     int ex, rc;
@@ -834,10 +871,14 @@ int cli_cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 int cli_cmd_wait(struct cli_ctx *ctx, int argc, char **argv)
 {
     const struct cli_flag flags[] = {END_FLAGS};
-    const struct cli_cmd_spec spec = {"wait", "CONTAINER [CONTAINER...]",
+    const struct cli_cmd_spec spec = {"wait",
+                                      "CONTAINER [CONTAINER...]",
                                       "Block until one or more containers stop, then print "
                                       "their exit codes",
-                                      flags, false, 1, -1};
+                                      flags,
+                                      false,
+                                      1,
+                                      -1};
     struct cli_strv args;
     int ex, rc;
 
@@ -853,7 +894,7 @@ int cli_cmd_wait(struct cli_ctx *ctx, int argc, char **argv)
             r = wait_end(&w, &status, &err);
         wait_release(&w);
         if (r < 0) {
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             rc = 1;
             if (ctx->client.connect_failed)
                 break;
@@ -888,24 +929,40 @@ int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv)
     bool follow = false, timestamps = false, details = false;
     const char *since = NULL, *until = NULL, *tail = "all";
     const struct cli_flag flags[] = {
-        {.name = "details", .type = CLI_FLAG_BOOL, .dest = &details,
+        {.name = "details",
+         .type = CLI_FLAG_BOOL,
+         .dest = &details,
          .help = "Show extra details provided to logs"},
-        {.name = "follow", .shorthand = 'f', .type = CLI_FLAG_BOOL, .dest = &follow,
+        {.name = "follow",
+         .shorthand = 'f',
+         .type = CLI_FLAG_BOOL,
+         .dest = &follow,
          .help = "Follow log output"},
-        {.name = "since", .type = CLI_FLAG_STRING, .dest = &since,
+        {.name = "since",
+         .type = CLI_FLAG_STRING,
+         .dest = &since,
          .help = "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. "
                  "\"42m\" for 42 minutes)"},
-        {.name = "tail", .shorthand = 'n', .type = CLI_FLAG_STRING, .dest = &tail,
-         .help = "Number of lines to show from the end of the logs", .defval = "\"all\""},
-        {.name = "timestamps", .shorthand = 't', .type = CLI_FLAG_BOOL, .dest = &timestamps,
+        {.name = "tail",
+         .shorthand = 'n',
+         .type = CLI_FLAG_STRING,
+         .dest = &tail,
+         .help = "Number of lines to show from the end of the logs",
+         .defval = "\"all\""},
+        {.name = "timestamps",
+         .shorthand = 't',
+         .type = CLI_FLAG_BOOL,
+         .dest = &timestamps,
          .help = "Show timestamps"},
-        {.name = "until", .type = CLI_FLAG_STRING, .dest = &until,
+        {.name = "until",
+         .type = CLI_FLAG_STRING,
+         .dest = &until,
          .help = "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative "
                  "(e.g. \"42m\" for 42 minutes)"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"logs", "[OPTIONS] CONTAINER",
-                                      "Fetch the logs of a container", flags, false, 1, 1};
+    const struct cli_cmd_spec spec = {
+        "logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container", flags, false, 1, 1};
     struct cli_strv args;
     cleanup_free char *path = NULL, *lpath = NULL;
     json_t *info = NULL;
@@ -919,15 +976,17 @@ int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv)
     if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
         return rc == CLI_FLAGS_HELP ? 0 : ex;
     if (since && cli_parse_timestamp(since, now, ts_since, sizeof(ts_since)) < 0) {
-        fprintf(stderr, "invalid value for \"since\": failed to parse value as time or "
-                        "duration: \"%s\"\n",
+        fprintf(stderr,
+                "invalid value for \"since\": failed to parse value as time or "
+                "duration: \"%s\"\n",
                 since);
         cli_strv_release(&args);
         return 1;
     }
     if (until && cli_parse_timestamp(until, now, ts_until, sizeof(ts_until)) < 0) {
-        fprintf(stderr, "invalid value for \"until\": failed to parse value as time or "
-                        "duration: \"%s\"\n",
+        fprintf(stderr,
+                "invalid value for \"until\": failed to parse value as time or "
+                "duration: \"%s\"\n",
                 until);
         cli_strv_release(&args);
         return 1;
@@ -937,7 +996,7 @@ int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv)
     if (!path)
         return oom();
     if (cli_call(&ctx->client, "GET", path, NULL, NULL, &info, &err) < 0) {
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     memset(&lc, 0, sizeof(lc));
@@ -993,7 +1052,7 @@ int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv)
         if (r == -EPROTO && !strstr(err.msg, "daemon"))
             err_set(&err, r, "Unrecognized input header: %d", lc.demux.stream);
         if (r < 0) {
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             return 1;
         }
     }
@@ -1063,7 +1122,7 @@ static char *ps_names(json_t *c, bool trunc)
     json_t *n;
 
     buf_init(&b);
-    json_array_foreach(json_object_get(c, "Names"), i, n)
+    CLI_JSON_ARRAY_EACH(json_object_get(c, "Names"), i, n)
     {
         const char *s = json_string_value(n);
 
@@ -1088,21 +1147,44 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
     const char *format = NULL;
     struct cli_strv filters = {NULL, 0};
     const struct cli_flag flags[] = {
-        {.name = "all", .shorthand = 'a', .type = CLI_FLAG_BOOL, .dest = &all,
+        {.name = "all",
+         .shorthand = 'a',
+         .type = CLI_FLAG_BOOL,
+         .dest = &all,
          .help = "Show all containers (default shows just running)"},
-        {.name = "filter", .shorthand = 'f', .type = CLI_FLAG_LIST, .dest = &filters,
+        {.name = "filter",
+         .shorthand = 'f',
+         .type = CLI_FLAG_LIST,
+         .dest = &filters,
          .help = "Filter output based on conditions provided"},
-        {.name = "format", .type = CLI_FLAG_STRING, .dest = &format,
+        {.name = "format",
+         .type = CLI_FLAG_STRING,
+         .dest = &format,
          .help = "Format output using a Go template subset (e.g. '{{.Names}}')"},
-        {.name = "last", .shorthand = 'n', .type = CLI_FLAG_INT, .dest = &last,
-         .help = "Show n last created containers (includes all states)", .defval = "-1"},
-        {.name = "latest", .shorthand = 'l', .type = CLI_FLAG_BOOL, .dest = &latest,
+        {.name = "last",
+         .shorthand = 'n',
+         .type = CLI_FLAG_INT,
+         .dest = &last,
+         .help = "Show n last created containers (includes all states)",
+         .defval = "-1"},
+        {.name = "latest",
+         .shorthand = 'l',
+         .type = CLI_FLAG_BOOL,
+         .dest = &latest,
          .help = "Show the latest created container (includes all states)"},
-        {.name = "no-trunc", .type = CLI_FLAG_BOOL, .dest = &no_trunc,
+        {.name = "no-trunc",
+         .type = CLI_FLAG_BOOL,
+         .dest = &no_trunc,
          .help = "Don't truncate output"},
-        {.name = "quiet", .shorthand = 'q', .type = CLI_FLAG_BOOL, .dest = &quiet,
+        {.name = "quiet",
+         .shorthand = 'q',
+         .type = CLI_FLAG_BOOL,
+         .dest = &quiet,
          .help = "Only display container IDs"},
-        {.name = "size", .shorthand = 's', .type = CLI_FLAG_BOOL, .dest = &size,
+        {.name = "size",
+         .shorthand = 's',
+         .type = CLI_FLAG_BOOL,
+         .dest = &size,
          .help = "Display total file sizes"},
         END_FLAGS,
     };
@@ -1125,7 +1207,7 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
     cli_strv_release(&args);
     if (filters.n && filters_json(&filters, &fjson, &err) < 0) {
         cli_strv_release(&filters);
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     cli_strv_release(&filters);
@@ -1146,7 +1228,7 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
     r = cli_call(&ctx->client, "GET", "/containers/json", q.data, NULL, &list, &err);
     buf_release(&q);
     if (r < 0) {
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     buf_init(&out);
@@ -1157,7 +1239,7 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
 
         r = cli_table_add(&t, hdr);
     }
-    json_array_foreach(list, i, c)
+    CLI_JSON_ARRAY_EACH(list, i, c)
     {
         const char *id = json_string_value(json_object_get(c, "Id"));
         const char *cmd = json_string_value(json_object_get(c, "Command"));
@@ -1187,13 +1269,12 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
         } else if (format) {
             json_t *fo = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O*}", "ID",
                                    no_trunc ? id : sid, "Image", image, "Command", quoted,
-                                   "RunningFor", created, "Status", status ? status : "",
-                                   "Ports", ports, "Names", names, "State",
+                                   "RunningFor", created, "Status", status ? status : "", "Ports",
+                                   ports, "Names", names, "State",
                                    json_string_value(json_object_get(c, "State"))
                                        ? json_string_value(json_object_get(c, "State"))
                                        : "",
-                                   "CreatedAt", created, "Labels",
-                                   json_object_get(c, "Labels"));
+                                   "CreatedAt", created, "Labels", json_object_get(c, "Labels"));
 
             if (!fo) {
                 r = -ENOMEM;
@@ -1205,12 +1286,13 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
                 json_decref(list);
                 buf_release(&out);
                 cli_table_release(&t);
-                cli_print_err(ctx, &err, false);
+                cli_print_err(ctx, &err);
                 return 1;
             }
             r = buf_puts(&out, "\n");
         } else {
-            const char *row[] = {no_trunc ? id : sid, image, quoted, created, status ? status : "", ports, names};
+            const char *row[] = {no_trunc ? id : sid,  image, quoted, created,
+                                 status ? status : "", ports, names};
 
             r = cli_table_add(&t, row);
         }
@@ -1239,17 +1321,25 @@ static int inspect_cmd(struct cli_ctx *ctx, int argc, char **argv, enum inspect_
     const char *format = NULL, *type_flag = NULL;
     bool size = false;
     struct cli_flag flags[] = {
-        {.name = "format", .shorthand = 'f', .type = CLI_FLAG_STRING, .dest = &format,
+        {.name = "format",
+         .shorthand = 'f',
+         .type = CLI_FLAG_STRING,
+         .dest = &format,
          .help = "Format output using a Go template subset ('{{.State.Status}}', '{{json "
                  ".Config}}')"},
-        {.name = "size", .shorthand = 's', .type = CLI_FLAG_BOOL, .dest = &size,
+        {.name = "size",
+         .shorthand = 's',
+         .type = CLI_FLAG_BOOL,
+         .dest = &size,
          .help = "Display total file sizes if the type is container"},
-        {.name = type == INSPECT_ANY ? "type" : NULL, .type = CLI_FLAG_STRING,
-         .dest = &type_flag, .help = "Return JSON for specified type"},
+        {.name = type == INSPECT_ANY ? "type" : NULL,
+         .type = CLI_FLAG_STRING,
+         .dest = &type_flag,
+         .help = "Return JSON for specified type"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {name, "[OPTIONS] NAME|ID [NAME|ID...]", desc, flags, false,
-                                      1, -1};
+    const struct cli_cmd_spec spec = {name, "[OPTIONS] NAME|ID [NAME|ID...]", desc, flags, false, 1,
+                                      -1};
     struct cli_strv args;
     struct buf arr, out;
     bool first = true;
@@ -1304,7 +1394,7 @@ static int inspect_cmd(struct cli_ctx *ctx, int argc, char **argv, enum inspect_
         }
         if (r < 0) {
             cli_resp_release(&resp);
-            cli_print_err(ctx, &err, false);
+            cli_print_err(ctx, &err);
             buf_release(&arr);
             buf_release(&out);
             cli_strv_release(&args);

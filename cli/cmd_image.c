@@ -15,7 +15,10 @@
 
 #include "cli/cli.h"
 
-#define END_FLAGS {.name = NULL}
+#define END_FLAGS                                                                                  \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 static int oom(void)
 {
@@ -71,18 +74,29 @@ int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv)
     bool all = false, quiet = false, no_trunc = false;
     struct cli_strv filters = {NULL, 0};
     const struct cli_flag flags[] = {
-        {.name = "all", .shorthand = 'a', .type = CLI_FLAG_BOOL, .dest = &all,
+        {.name = "all",
+         .shorthand = 'a',
+         .type = CLI_FLAG_BOOL,
+         .dest = &all,
          .help = "Show all images (default hides intermediate images)"},
-        {.name = "filter", .shorthand = 'f', .type = CLI_FLAG_LIST, .dest = &filters,
+        {.name = "filter",
+         .shorthand = 'f',
+         .type = CLI_FLAG_LIST,
+         .dest = &filters,
          .help = "Filter output based on conditions provided"},
-        {.name = "no-trunc", .type = CLI_FLAG_BOOL, .dest = &no_trunc,
+        {.name = "no-trunc",
+         .type = CLI_FLAG_BOOL,
+         .dest = &no_trunc,
          .help = "Don't truncate output"},
-        {.name = "quiet", .shorthand = 'q', .type = CLI_FLAG_BOOL, .dest = &quiet,
+        {.name = "quiet",
+         .shorthand = 'q',
+         .type = CLI_FLAG_BOOL,
+         .dest = &quiet,
          .help = "Only show image IDs"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"images", "[OPTIONS] [REPOSITORY[:TAG]]", "List images",
-                                      flags, false, 0, 1};
+    const struct cli_cmd_spec spec = {
+        "images", "[OPTIONS] [REPOSITORY[:TAG]]", "List images", flags, false, 0, 1};
     struct cli_strv args;
     cleanup_free char *fjson = NULL;
     struct err err = {0};
@@ -125,7 +139,7 @@ int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv)
     r = cli_call(&ctx->client, "GET", "/images/json", q.data, NULL, &list, &err);
     buf_release(&q);
     if (r < 0) {
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     buf_init(&out);
@@ -135,7 +149,7 @@ int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv)
 
         r = cli_table_add(&t, hdr);
     }
-    json_array_foreach(list, i, img)
+    CLI_JSON_ARRAY_EACH(list, i, img)
     {
         const char *id = json_string_value(json_object_get(img, "Id"));
         json_t *tags = json_object_get(img, "RepoTags");
@@ -148,8 +162,8 @@ int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv)
         if (!id)
             id = "";
         cli_short_id(id, sid);
-        cli_human_duration(now - (int64_t)json_integer_value(json_object_get(img, "Created")),
-                           dur, sizeof(dur));
+        cli_human_duration(now - (int64_t)json_integer_value(json_object_get(img, "Created")), dur,
+                           sizeof(dur));
         (void)snprintf(created, sizeof(created), "%s ago", dur);
         cli_human_size((double)json_integer_value(json_object_get(img, "Size")), size,
                        sizeof(size));
@@ -259,18 +273,30 @@ int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_strv changes = {NULL, 0};
     const char *message = NULL, *platform = NULL;
     const struct cli_flag flags[] = {
-        {.name = "change", .shorthand = 'c', .type = CLI_FLAG_LIST, .dest = &changes,
+        {.name = "change",
+         .shorthand = 'c',
+         .type = CLI_FLAG_LIST,
+         .dest = &changes,
          .help = "Apply Dockerfile instruction to the created image"},
-        {.name = "message", .shorthand = 'm', .type = CLI_FLAG_STRING, .dest = &message,
+        {.name = "message",
+         .shorthand = 'm',
+         .type = CLI_FLAG_STRING,
+         .dest = &message,
          .help = "Set commit message for imported image"},
-        {.name = "platform", .type = CLI_FLAG_STRING, .dest = &platform,
+        {.name = "platform",
+         .type = CLI_FLAG_STRING,
+         .dest = &platform,
          .help = "Set platform if server is multi-platform capable"},
         END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+    const struct cli_cmd_spec spec = {"import",
+                                      "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
                                       "Import the contents from a tarball to create a filesystem "
                                       "image",
-                                      flags, false, 1, 2};
+                                      flags,
+                                      false,
+                                      1,
+                                      2};
     struct cli_strv args;
     struct err err = {0};
     struct buf q;
@@ -320,8 +346,11 @@ int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
     buf_init(&jc.pending);
     {
         CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
-        struct cli_req req = {.method = "POST", .path = "/images/create", .query = q.data,
-                              .content_type = "text/plain", .body_fd = fd};
+        struct cli_req req = {.method = "POST",
+                              .path = "/images/create",
+                              .query = q.data,
+                              .content_type = "text/plain",
+                              .body_fd = fd};
         struct cli_resp resp;
 
         cli_resp_init(&resp);
@@ -342,7 +371,7 @@ int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
     buf_release(&q);
     buf_release(&jc.pending);
     if (r < 0) {
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     if (jc.failed) {

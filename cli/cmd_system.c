@@ -8,11 +8,15 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include "lib/buf.h"
 #include "lib/util.h"
 
 #include "cli/cli.h"
 
-#define END_FLAGS {.name = NULL}
+#define END_FLAGS                                                                                  \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -48,11 +52,54 @@ static void ansic_time(const char *rfc, char *out, size_t outlen)
         (void)snprintf(out, outlen, "%s", rfc);
 }
 
+/* `version --format`: the template sees .Client and .Server with docker's Go
+ * field names (.Server.APIVersion as well as the JSON's .Server.ApiVersion). */
+static int version_format(struct cli_ctx *ctx, const char *format, const char *arch)
+{
+    json_t *server = NULL, *data;
+    struct err err = {0};
+    struct buf out;
+    int r;
+
+    if (cli_call(&ctx->client, "GET", "/version", NULL, NULL, &server, &err) < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    if (json_is_object(server) && json_object_get(server, "ApiVersion"))
+        json_object_set(server, "APIVersion", json_object_get(server, "ApiVersion"));
+    data = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:o}", "Client", "Version", CLI_VERSION,
+                     "APIVersion", CLI_API_VERSION, "Os", "linux", "Arch", arch, "GoVersion",
+                     "gcc " __VERSION__, "Server", server);
+    if (!data) {
+        fprintf(stderr, "shoal: out of memory\n");
+        return 1;
+    }
+    buf_init(&out);
+    r = cli_template_exec(format, data, &out, &err);
+    json_decref(data);
+    if (r < 0) {
+        buf_release(&out);
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    printf("%s\n", out.data ? out.data : "");
+    buf_release(&out);
+    return 0;
+}
+
 int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
 {
-    const struct cli_flag flags[] = {END_FLAGS};
-    const struct cli_cmd_spec spec = {"version", "[OPTIONS]", "Show the shoal version information",
-                                      flags, false, 0, 0};
+    const char *format = NULL;
+    const struct cli_flag flags[] = {
+        {.name = "format",
+         .shorthand = 'f',
+         .type = CLI_FLAG_STRING,
+         .dest = &format,
+         .help = "Format output using a Go template subset ('{{.Server.APIVersion}}')"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {
+        "version", "[OPTIONS]", "Show the shoal version information", flags, false, 0, 0};
     struct cli_strv args;
     struct utsname u;
     struct err err = {0};
@@ -66,6 +113,8 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
     cli_strv_release(&args);
     if (uname(&u) < 0)
         (void)snprintf(u.machine, sizeof(u.machine), "unknown");
+    if (format)
+        return version_format(ctx, format, go_arch(u.machine));
     printf("Client:\n");
     printf(" %-19s%s\n", "Version:", CLI_VERSION);
     printf(" %-19s%s\n", "API version:", CLI_API_VERSION);
@@ -75,7 +124,7 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
     printf("\n");
     fflush(stdout);
     if (cli_call(&ctx->client, "GET", "/version", NULL, NULL, &v, &err) < 0) {
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     printf("Server:\n");
@@ -90,9 +139,9 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
     printf("  %-18s%s\n", "Built:", built);
     printf("  %-18s%s/%s\n", "OS/Arch:", jstr(v, "Os"), jstr(v, "Arch"));
     printf("  %-18s%s\n", "Kernel version:", jstr(v, "KernelVersion"));
-    printf("  %-18s%s\n", "Experimental:",
-           json_is_true(json_object_get(v, "Experimental")) ? "true" : "false");
-    json_array_foreach(json_object_get(v, "Components"), i, comp)
+    printf("  %-18s%s\n",
+           "Experimental:", json_is_true(json_object_get(v, "Experimental")) ? "true" : "false");
+    CLI_JSON_ARRAY_EACH(json_object_get(v, "Components"), i, comp)
     {
         const char *key;
         json_t *val;
@@ -101,7 +150,7 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
             continue;
         printf(" %s:\n", jstr(comp, "Name"));
         printf("  %-18s%s\n", "Version:", jstr(comp, "Version"));
-        json_object_foreach(json_object_get(comp, "Details"), key, val)
+        CLI_JSON_OBJECT_EACH(json_object_get(comp, "Details"), key, val)
         {
             char k[64];
 
@@ -128,8 +177,8 @@ static void bytes_size(double size, char *out, size_t outlen)
 int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
 {
     const struct cli_flag flags[] = {END_FLAGS};
-    const struct cli_cmd_spec spec = {"info", "[OPTIONS]", "Display system-wide information",
-                                      flags, false, 0, 0};
+    const struct cli_cmd_spec spec = {
+        "info", "[OPTIONS]", "Display system-wide information", flags, false, 0, 0};
     struct cli_strv args;
     struct err err = {0};
     json_t *v = NULL, *sw, *item, *sec;
@@ -145,7 +194,7 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
     if (cli_call(&ctx->client, "GET", "/info", NULL, NULL, &v, &err) < 0) {
         printf("Server:\n");
         fflush(stdout);
-        cli_print_err(ctx, &err, false);
+        cli_print_err(ctx, &err);
         return 1;
     }
     printf("Server:\n");
@@ -159,12 +208,12 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
     printf(" Images: %lld\n", (long long)json_integer_value(json_object_get(v, "Images")));
     printf(" Server Version: %s\n", jstr(v, "ServerVersion"));
     printf(" Storage Driver: %s\n", jstr(v, "Driver"));
-    json_array_foreach(json_object_get(v, "DriverStatus"), i, item)
-        printf("  %s: %s\n", json_string_value(json_array_get(item, 0))
-                                 ? json_string_value(json_array_get(item, 0))
-                                 : "",
-               json_string_value(json_array_get(item, 1)) ? json_string_value(json_array_get(item, 1))
-                                                          : "");
+    CLI_JSON_ARRAY_EACH(json_object_get(v, "DriverStatus"), i, item)
+    printf("  %s: %s\n",
+           json_string_value(json_array_get(item, 0)) ? json_string_value(json_array_get(item, 0))
+                                                      : "",
+           json_string_value(json_array_get(item, 1)) ? json_string_value(json_array_get(item, 1))
+                                                      : "");
     printf(" Logging Driver: %s\n", jstr(v, "LoggingDriver"));
     printf(" Cgroup Driver: %s\n", jstr(v, "CgroupDriver"));
     printf(" Cgroup Version: %s\n", jstr(v, "CgroupVersion"));
@@ -187,8 +236,8 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
         printf("  Node Address: %s\n", jstr(sw, "NodeAddr"));
         if (json_array_size(json_object_get(sw, "RemoteManagers"))) {
             printf("  Manager Addresses:\n");
-            json_array_foreach(json_object_get(sw, "RemoteManagers"), i, item)
-                printf("   %s\n", jstr(item, "Addr"));
+            CLI_JSON_ARRAY_EACH(json_object_get(sw, "RemoteManagers"), i, item)
+            printf("   %s\n", jstr(item, "Addr"));
         }
     }
     if (json_object_size(json_object_get(v, "Runtimes"))) {
@@ -196,7 +245,11 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
         json_t *val;
 
         printf(" Runtimes:");
-        json_object_foreach(json_object_get(v, "Runtimes"), key, val) printf(" %s", key);
+        CLI_JSON_OBJECT_EACH(json_object_get(v, "Runtimes"), key, val)
+        {
+            (void)val;
+            printf(" %s", key);
+        }
         printf("\n");
     }
     if (*jstr(v, "DefaultRuntime"))
@@ -204,12 +257,13 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
     sec = json_object_get(v, "SecurityOptions");
     if (json_array_size(sec)) {
         printf(" Security Options:\n");
-        json_array_foreach(sec, i, item)
+        CLI_JSON_ARRAY_EACH(sec, i, item)
         {
             /* "name=seccomp,profile=default" */
             char buf[256], *tok, *save = NULL;
 
-            (void)snprintf(buf, sizeof(buf), "%s", json_string_value(item) ? json_string_value(item) : "");
+            (void)snprintf(buf, sizeof(buf), "%s",
+                           json_string_value(item) ? json_string_value(item) : "");
             for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                 char *eq = strchr(tok, '=');
 
@@ -241,9 +295,9 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
            json_is_true(json_object_get(v, "LiveRestoreEnabled")) ? "true" : "false");
     printf("\n");
     fflush(stdout);
-    json_array_foreach(json_object_get(v, "Warnings"), i, item)
-        if (json_string_value(item))
-            fprintf(stderr, "%s\n", json_string_value(item));
+    CLI_JSON_ARRAY_EACH(json_object_get(v, "Warnings"), i, item)
+    if (json_string_value(item))
+        fprintf(stderr, "%s\n", json_string_value(item));
     json_decref(v);
     return 0;
 }

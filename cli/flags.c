@@ -62,11 +62,10 @@ void cli_flags_usage(const struct cli_cmd_spec *spec, FILE *f)
             size_t w;
 
             if (fl->shorthand)
-                w = (size_t)snprintf(left, sizeof(left), "  -%c, --%s %s", fl->shorthand,
-                                     fl->name, type_name(fl));
-            else
-                w = (size_t)snprintf(left, sizeof(left), "      --%s %s", fl->name,
+                w = (size_t)snprintf(left, sizeof(left), "  -%c, --%s %s", fl->shorthand, fl->name,
                                      type_name(fl));
+            else
+                w = (size_t)snprintf(left, sizeof(left), "      --%s %s", fl->name, type_name(fl));
             while (w > 0 && left[w - 1] == ' ')
                 left[--w] = '\0';
             if (pass == 0) {
@@ -217,8 +216,7 @@ int cli_flags_parse(const struct cli_cmd_spec *spec, int argc, char **argv,
             }
             if (f->type != CLI_FLAG_BOOL && !value) {
                 if (i + 1 >= argc) {
-                    r = flag_error(spec, ret_exit, "flag needs an argument: --%s%s", f->name,
-                                   "");
+                    r = flag_error(spec, ret_exit, "flag needs an argument: --%s%s", f->name, "");
                     break;
                 }
                 value = argv[++i];
@@ -264,8 +262,8 @@ int cli_flags_parse(const struct cli_cmd_spec *spec, int argc, char **argv,
             break;
         }
     }
-    if (r >= 0 && ((int)args.n < spec->min_args ||
-                   (spec->max_args >= 0 && (int)args.n > spec->max_args)))
+    if (r >= 0 &&
+        ((int)args.n < spec->min_args || (spec->max_args >= 0 && (int)args.n > spec->max_args)))
         r = count_error(spec, args.n, ret_exit);
     if (r < 0) {
         if (!*ret_exit)

@@ -32,30 +32,7 @@ void cli_human_size(double size, char *out, size_t outlen)
 
 void cli_human_duration(int64_t s, char *out, size_t outlen)
 {
-    int64_t hours = (s + 1800) / 3600; /* Go: d.Round(time.Hour).Hours() */
-
-    if (s < 1)
-        (void)snprintf(out, outlen, "Less than a second");
-    else if (s == 1)
-        (void)snprintf(out, outlen, "1 second");
-    else if (s < 60)
-        (void)snprintf(out, outlen, "%" PRId64 " seconds", s);
-    else if (s / 60 == 1)
-        (void)snprintf(out, outlen, "About a minute");
-    else if (s / 60 < 60)
-        (void)snprintf(out, outlen, "%" PRId64 " minutes", s / 60);
-    else if (hours == 1)
-        (void)snprintf(out, outlen, "About an hour");
-    else if (hours < 48)
-        (void)snprintf(out, outlen, "%" PRId64 " hours", hours);
-    else if (hours < 24 * 7 * 2)
-        (void)snprintf(out, outlen, "%" PRId64 " days", hours / 24);
-    else if (hours < 24 * 30 * 2)
-        (void)snprintf(out, outlen, "%" PRId64 " weeks", hours / 24 / 7);
-    else if (hours < 24 * 365 * 2)
-        (void)snprintf(out, outlen, "%" PRId64 " months", hours / 24 / 30);
-    else
-        (void)snprintf(out, outlen, "%" PRId64 " years", s / 3600 / 24 / 365);
+    time_human_duration(s * 1000000000LL, out, outlen);
 }
 
 size_t cli_rune_count(const char *s)
@@ -153,15 +130,13 @@ char *cli_go_quote(const char *s)
             r = buf_puts(&b, "\\v");
             break;
         default:
-            if (*p < 0x20 || *p == 0x7f) {
-                r = buf_printf(&b, "\\x%02x", *p);
-            } else if (*p < 0x80) {
+            if (*p >= 0x20 && *p < 0x7f) {
                 r = buf_append(&b, p, 1);
-            } else if ((n = utf8_seq_len(p)) > 0) {
+            } else if (*p >= 0x80 && (n = utf8_seq_len(p)) > 0) {
                 r = buf_append(&b, p, n);
                 p += n;
                 continue;
-            } else {
+            } else { /* control characters and invalid UTF-8 */
                 r = buf_printf(&b, "\\x%02x", *p);
             }
         }
@@ -537,7 +512,11 @@ static int tmpl_print_object(struct buf *out, json_t *v)
 
     if (!keys)
         return -ENOMEM;
-    json_object_foreach(v, key, val) keys[i++] = key;
+    CLI_JSON_OBJECT_EACH(v, key, val)
+    {
+        (void)val;
+        keys[i++] = key;
+    }
     qsort(keys, n, sizeof(char *), sort_strcmp);
     r = buf_puts(out, "map[");
     for (i = 0; i < n && r >= 0; i++) {
@@ -626,6 +605,8 @@ int cli_template_exec(const char *tmpl, json_t *v, struct buf *out, struct err *
         if (!open)
             return buf_puts(out, p) < 0 ? err_set(err, -ENOMEM, "out of memory") : 0;
         r = buf_append(out, p, (size_t)(open - p));
+        if (r < 0)
+            break;
         close = strstr(open + 2, "}}");
         if (!close)
             return err_set(err, -EINVAL, "template parsing error: unclosed action");

@@ -27,7 +27,8 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
     size_t n = 0;
 
 #define F(nm, sh, ty, de, he)                                                                      \
-    run_flags[n++] = (struct cli_flag){.name = nm, .shorthand = sh, .type = ty, .dest = de, .help = he}
+    run_flags[n++] = (struct cli_flag){                                                            \
+        .name = (nm), .shorthand = (sh), .type = (ty), .dest = (de), .help = (he)}
     F("attach", 'a', CLI_FLAG_LIST, OPT(attach), "Attach to STDIN, STDOUT or STDERR");
     F("add-host", 0, CLI_FLAG_LIST, OPT(add_host), "Add a custom host-to-IP mapping (host:ip)");
     F("cap-add", 0, CLI_FLAG_LIST, OPT(cap_add), "Add Linux capabilities");
@@ -38,7 +39,8 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
         F("detach", 'd', CLI_FLAG_BOOL, OPT(detach),
           "Run container in background and print container ID");
     F("dns", 0, CLI_FLAG_LIST, OPT(dns), "Set custom DNS servers");
-    F("entrypoint", 0, CLI_FLAG_STRING, OPT(entrypoint), "Overwrite the default ENTRYPOINT of the image");
+    F("entrypoint", 0, CLI_FLAG_STRING, OPT(entrypoint),
+      "Overwrite the default ENTRYPOINT of the image");
     F("env", 'e', CLI_FLAG_LIST, OPT(env), "Set environment variables");
     F("env-file", 0, CLI_FLAG_LIST, OPT(env_file), "Read in a file of environment variables");
     F("expose", 0, CLI_FLAG_LIST, OPT(expose), "Expose a port or a range of ports");
@@ -51,22 +53,29 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
       "Swap limit equal to memory plus swap: '-1' to enable unlimited swap");
     F("name", 0, CLI_FLAG_STRING, OPT(name), "Assign a name to the container");
     F("network", 0, CLI_FLAG_STRING, OPT(network), "Connect a container to a network");
-    F("pids-limit", 0, CLI_FLAG_INT, OPT(pids_limit), "Tune container pids limit (set -1 for unlimited)");
-    F("privileged", 0, CLI_FLAG_BOOL, OPT(privileged), "Give extended privileges to this container");
+    F("pids-limit", 0, CLI_FLAG_INT, OPT(pids_limit),
+      "Tune container pids limit (set -1 for unlimited)");
+    F("privileged", 0, CLI_FLAG_BOOL, OPT(privileged),
+      "Give extended privileges to this container");
     F("publish", 'p', CLI_FLAG_LIST, OPT(publish), "Publish a container's port(s) to the host");
-    F("publish-all", 'P', CLI_FLAG_BOOL, OPT(publish_all), "Publish all exposed ports to random ports");
-    F("read-only", 0, CLI_FLAG_BOOL, OPT(read_only), "Mount the container's root filesystem as read only");
-    F("restart", 0, CLI_FLAG_STRING, OPT(restart), "Restart policy to apply when a container exits");
+    F("publish-all", 'P', CLI_FLAG_BOOL, OPT(publish_all),
+      "Publish all exposed ports to random ports");
+    F("read-only", 0, CLI_FLAG_BOOL, OPT(read_only),
+      "Mount the container's root filesystem as read only");
+    F("restart", 0, CLI_FLAG_STRING, OPT(restart),
+      "Restart policy to apply when a container exits");
     run_flags[n - 1].defval = "\"no\"";
     F("rm", 0, CLI_FLAG_BOOL, OPT(rm), "Automatically remove the container when it exits");
     F("security-opt", 0, CLI_FLAG_LIST, OPT(security_opt), "Security Options");
     F("shm-size", 0, CLI_FLAG_STRING, OPT(shm_size), "Size of /dev/shm");
     F("stop-signal", 0, CLI_FLAG_STRING, OPT(stop_signal), "Signal to stop the container");
-    F("stop-timeout", 0, CLI_FLAG_INT, OPT(stop_timeout), "Timeout (in seconds) to stop a container");
+    F("stop-timeout", 0, CLI_FLAG_INT, OPT(stop_timeout),
+      "Timeout (in seconds) to stop a container");
     run_flags[n - 1].set = OPT(stop_timeout_set);
     F("tmpfs", 0, CLI_FLAG_LIST, OPT(tmpfs), "Mount a tmpfs directory");
     F("tty", 't', CLI_FLAG_BOOL, OPT(tty), "Allocate a pseudo-TTY");
-    F("user", 'u', CLI_FLAG_STRING, OPT(user), "Username or UID (format: <name|uid>[:<group|gid>])");
+    F("user", 'u', CLI_FLAG_STRING, OPT(user),
+      "Username or UID (format: <name|uid>[:<group|gid>])");
     F("volume", 'v', CLI_FLAG_LIST, OPT(volumes), "Bind mount a volume");
     F("workdir", 'w', CLI_FLAG_STRING, OPT(workdir), "Working directory inside the container");
     run_flags[n] = (struct cli_flag){.name = NULL};
@@ -74,8 +83,7 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
     run_spec = (struct cli_cmd_spec){
         .name = is_run ? "run" : "create",
         .usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-        .desc = is_run ? "Create and run a new container from an image"
-                       : "Create a new container",
+        .desc = is_run ? "Create and run a new container from an image" : "Create a new container",
         .flags = run_flags,
         .no_interspersed = true,
         .min_args = 1,
@@ -86,9 +94,9 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
 
 void cli_run_opts_release(struct cli_run_opts *o)
 {
-    struct cli_strv *lists[] = {&o->env,     &o->env_file, &o->labels,      &o->publish,
-                                &o->expose,  &o->attach,   &o->volumes,     &o->cap_add,
-                                &o->cap_drop, &o->dns,     &o->add_host,    &o->tmpfs,
+    struct cli_strv *lists[] = {&o->env,          &o->env_file, &o->labels,   &o->publish,
+                                &o->expose,       &o->attach,   &o->volumes,  &o->cap_add,
+                                &o->cap_drop,     &o->dns,      &o->add_host, &o->tmpfs,
                                 &o->security_opt, &o->ulimits};
 
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
@@ -140,8 +148,7 @@ static int parse_nano_cpus(const char *s, int64_t *ret)
     return 0;
 }
 
-int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **argv,
-                       int *ret_exit)
+int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **argv, int *ret_exit)
 {
     const struct cli_cmd_spec *spec;
     struct cli_strv args = {NULL, 0};
@@ -195,8 +202,9 @@ int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **arg
         return -EINVAL;
     }
     if (o->rm && o->restart && strcmp(o->restart, "no") != 0 && strcmp(o->restart, "") != 0) {
-        fprintf(stderr, "shoal: Conflicting options: cannot specify both --restart and --rm\n\n"
-                        "Run 'shoal %s --help' for more information\n",
+        fprintf(stderr,
+                "shoal: Conflicting options: cannot specify both --restart and --rm\n\n"
+                "Run 'shoal %s --help' for more information\n",
                 is_run ? "run" : "create");
         *ret_exit = 125;
         return -EINVAL;
@@ -227,7 +235,7 @@ static int add_env_file(json_t *env, const char *path, struct err *err)
     char *line, *save = NULL;
     int r;
 
-    r = read_file(path, &data, &len, 16 * 1024 * 1024);
+    r = read_file(path, &data, &len, (size_t)16 * 1024 * 1024);
     if (r < 0)
         return err_set(err, r, "open %s: %s", path, strerror(-r));
     for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -394,8 +402,9 @@ static int parse_restart(const char *s, json_t **ret, struct err *err)
                            "invalid restart policy format: no policy provided before colon");
         max = strtol(colon + 1, &end, 10);
         if (*end || end == colon + 1 || max < 0)
-            return err_set(err, -EINVAL, "invalid restart policy format: maximum retry count "
-                                         "must be an integer");
+            return err_set(err, -EINVAL,
+                           "invalid restart policy format: maximum retry count "
+                           "must be an integer");
         if (strcmp(name, "on-failure") != 0)
             return err_set(err, -EINVAL,
                            "invalid restart policy format: maximum retry count can only be "
@@ -412,10 +421,10 @@ static json_t *endpoint_settings(void)
 {
     return json_pack("{s:n, s:n, s:n, s:s, s:n, s:i, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, "
                      "s:n}",
-                     "IPAMConfig", "Links", "Aliases", "MacAddress", "", "DriverOpts",
-                     "GwPriority", 0, "NetworkID", "", "EndpointID", "", "Gateway", "",
-                     "IPAddress", "", "IPPrefixLen", 0, "IPv6Gateway", "", "GlobalIPv6Address",
-                     "", "GlobalIPv6PrefixLen", 0, "DNSNames");
+                     "IPAMConfig", "Links", "Aliases", "MacAddress", "", "DriverOpts", "GwPriority",
+                     0, "NetworkID", "", "EndpointID", "", "Gateway", "", "IPAddress", "",
+                     "IPPrefixLen", 0, "IPv6Gateway", "", "GlobalIPv6Address", "",
+                     "GlobalIPv6PrefixLen", 0, "DNSNames");
 }
 
 static void console_size(const struct cli_run_opts *o, json_int_t *h, json_int_t *w)

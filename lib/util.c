@@ -155,7 +155,7 @@ void time_human_duration(int64_t ns, char *out, size_t outlen)
 {
     int64_t s = ns / 1000000000LL;
     int64_t m = s / 60;
-    int64_t h = m / 60;
+    int64_t h = (s + 1800) / 3600; /* go-units rounds to the nearest hour */
 
     /* The same buckets as Docker's go-units HumanDuration. */
     if (s < 1)
@@ -179,7 +179,7 @@ void time_human_duration(int64_t ns, char *out, size_t outlen)
     else if (h < 24 * 365 * 2)
         (void)snprintf(out, outlen, "%lld months", (long long)(h / 24 / 30));
     else
-        (void)snprintf(out, outlen, "%lld years", (long long)(h / 24 / 365));
+        (void)snprintf(out, outlen, "%lld years", (long long)(s / 3600 / 24 / 365));
 }
 
 int parse_u64(const char *s, uint64_t *ret)

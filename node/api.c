@@ -186,6 +186,8 @@ bool node_filter_match(json_t *filters, const char *key, const char *value)
 
 static void reply_ping(struct http_req *req)
 {
+    http_req_add_header(req, "Cache-Control", "no-cache, no-store, must-revalidate");
+    http_req_add_header(req, "Pragma", "no-cache");
     http_reply(req, 200, "text/plain; charset=utf-8", "OK", 2);
 }
 

@@ -240,6 +240,8 @@ void mon_handle_sync(struct mon *m)
          * program may already have exited, SIGCHLD can be seen first) */
         m->started = true;
         m->started_at_ns = time_now_ns();
+        if (m->exited && m->finished_at_ns && m->started_at_ns > m->finished_at_ns)
+            m->started_at_ns = m->finished_at_ns;
         mon_write_state(m);
         for (size_t i = 0; i < m->nclients; i++) {
             struct mon_client *c = m->clients[i];
@@ -260,8 +262,8 @@ static void handle_start(struct mon *m, struct mon_client *c)
         mon_client_send(m, c, MON_M_STARTED, NULL, 0, false);
         return;
     }
-    if (m->exited || m->error) {
-        const char *msg = m->error ? m->error : "container has exited";
+    if (m->exited || m->error || m->killed_before_start) {
+        const char *msg = m->error ? m->error : "container exited before it started";
         mon_client_send(m, c, MON_M_START_ERR, msg, strlen(msg), false);
         return;
     }
@@ -286,8 +288,9 @@ static void handle_frame(struct mon *m, struct mon_client *c, uint8_t type,
     case MON_C_SIGNAL:
         if (len >= 4 && !m->exited) {
             uint32_t sig = mon_get_u32(p);
-            if (sig >= 1 && sig <= 64)
-                (void)kill(m->pid, (int)sig);
+            if (sig >= 1 && sig <= 64 && kill(m->pid, (int)sig) == 0 && sig == SIGKILL &&
+                !m->start_sent)
+                m->killed_before_start = true; /* never let START race the kill */
         }
         break;
     case MON_C_STDIN:

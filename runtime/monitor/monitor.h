@@ -143,7 +143,7 @@ struct mon {
 
     int listen_fd, sig_fd;
 
-    bool ready, start_sent, started, exited, stdin_eof;
+    bool ready, start_sent, started, exited, stdin_eof, killed_before_start;
     int wait_status;
     int64_t started_at_ns, finished_at_ns;
     char *error; /* setup / exec error text */

@@ -523,6 +523,16 @@ static void setup_rootfs(struct child *c)
     }
 
     setup_user_mounts(c);
+
+    if (*c->spec->cwd && c->spec->cwd[0] != '/')
+        FAIL(c, "working directory '%s' is not absolute", c->spec->cwd);
+    /* the working directory, created while the rootfs is still writable
+     * (it may also live in a volume mounted just above) */
+    fd = mon_resolve_create(c->rootfd, *c->spec->cwd ? c->spec->cwd : "/", true);
+    if (fd < 0)
+        FAIL(c, "working directory '%s': %s", c->spec->cwd, strerror(-fd));
+    (void)close(fd);
+
     setup_masks(c);
 }
 
@@ -661,7 +671,7 @@ static void setup_cwd(struct child *c)
 
     if (cwd[0] != '/')
         FAIL(c, "working directory '%s' is not absolute", cwd);
-    fd = mon_resolve_create(c->rootfd, cwd, true);
+    fd = mon_open_in_root(c->rootfd, cwd, O_PATH | O_DIRECTORY);
     if (fd < 0)
         FAIL(c, "working directory '%s': %s", cwd, strerror(-fd));
     if (fchdir(fd) < 0)

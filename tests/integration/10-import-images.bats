@@ -4,7 +4,8 @@
 load helpers
 
 setup_file() {
-    SUITE_NO_IMPORT=1
+    SUITE_NO_IMPORT=1 # read by suite_setup_file
+    export SUITE_NO_IMPORT
     suite_setup_file
 }
 teardown_file() { suite_teardown_file; }

@@ -41,10 +41,10 @@ nlines() {
 }
 
 @test "kill -9 the daemon: the container keeps running" {
-    local before pid
+    local pid
     pid=$(cat "$T/lr.pid")
     daemon_kill9
-    ! pid_alive "$DAEMON_PID"
+    run ! pid_alive "$DAEMON_PID"
     run docker ps
     [ "$status" -ne 0 ]
     kill -0 "$pid"

@@ -84,7 +84,7 @@ error_message() {
 }
 
 @test "unknown containers are 404 'No such container' over the API" {
-    local m p
+    local m
     for m in "GET /containers/x/json" "POST /containers/x/stop" "DELETE /containers/x" \
         "GET /containers/x/logs?stdout=1" "POST /containers/x/kill" "POST /containers/x/start" \
         "POST /containers/x/wait"; do

@@ -12,7 +12,8 @@ setup_file() {
         suite_skip_file "$SHOAL_BUILD/shoal not built"
         return 0
     fi
-    SUITE_NO_IMPORT=1
+    SUITE_NO_IMPORT=1 # read by suite_setup_file
+    export SUITE_NO_IMPORT
     suite_setup_file
 }
 teardown_file() { suite_teardown_file; }

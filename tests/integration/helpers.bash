@@ -136,6 +136,10 @@ daemon_start() {
         echo "daemon binary ${argv[0]} missing (run make)" >&2
         return 1
     fi
+    if [[ -s $T/daemon.pid ]] && pid_alive "$(<"$T/daemon.pid")"; then
+        echo "daemon_start: the daemon (pid $(<"$T/daemon.pid")) is still running" >&2
+        return 1
+    fi
     echo "=== start $(date +%T.%N): ${argv[*]}" >>"$DAEMON_LOG"
     # fd 3 is bats' output channel: the daemon must not keep it open.
     "${argv[@]}" </dev/null >>"$DAEMON_LOG" 2>&1 3>&- &
@@ -144,6 +148,8 @@ daemon_start() {
     disown "$DAEMON_PID"
     export DAEMON_PID
     echo "$DAEMON_PID" >"$T/daemon.pid"
+    # every pid ever started, so that teardown can stop them all
+    echo "$DAEMON_PID" >>"$T/daemon.pids"
     for ((i = 0; i < DAEMON_START_TIMEOUT * 10; i++)); do
         if ! pid_alive "$DAEMON_PID"; then
             echo "daemon (pid $DAEMON_PID) exited during start-up" >&2
@@ -262,6 +268,11 @@ setup() {
 
 suite_teardown() {
     if [[ -z ${BATS_TEST_COMPLETED:-} && -n ${T:-} ]]; then
+        # what the last `run` saw, then what the daemon said
+        if [[ -n ${status:-} ]]; then
+            echo "----- last run: status $status, output:"
+            printf '%s\n' "${output:-}" | head -n 30
+        fi
         daemon_log_tail 40
     fi
 }
@@ -279,6 +290,15 @@ suite_teardown_file() {
         fi
     fi
     daemon_stop
+    if [[ -s $T/daemon.pids ]]; then
+        while read -r pid; do
+            if pid_alive "$pid"; then
+                echo "teardown: an earlier daemon (pid $pid) is still running" >&2
+                problems=1
+                DAEMON_PID=$pid daemon_stop
+            fi
+        done <"$T/daemon.pids"
+    fi
 
     # Anything still running with our temp dir in its command line is a leak
     # (monitors, shims, containerd); report it, then kill it by pid.

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -68,6 +69,11 @@ struct opts {
     int signal_after_start;   /* SIGNAL sent once STARTED (after a STATUS check) */
     const char *signal_when;  /* ... or once stdout contains this text */
     bool check_second_client; /* a second client asks STATUS while running */
+    bool readonly_rootfs;
+    int net_mode;
+    bool no_start;          /* SIGNAL 9 instead of START, then try START */
+    Shoal__Rt__RtMount **mounts;
+    size_t n_mounts;
 };
 
 struct result {
@@ -81,6 +87,7 @@ struct result {
     bool oom;
     char second_status[32];
     long mon_rss_kb; /* VmRSS of the monitor while the container runs */
+    int mon_ppid, mon_sid;
     char id[32];
     char dir[300];
     Shoal__Rt__RtExit *rtexit;
@@ -166,9 +173,24 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    DIR *d;
+    struct dirent *de;
+
     (void)state;
     if (g_tmp[0])
         (void)rm_rf(g_tmp);
+    /* the monitors remove their own cgroups; the shared parent is ours */
+    d = opendir("/sys/fs/cgroup");
+    while (d && (de = readdir(d))) {
+        char p[300];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/" CG_PARENT, de->d_name);
+        (void)rmdir(p);
+    }
+    if (d)
+        closedir(d);
+    (void)rmdir("/sys/fs/cgroup/" CG_PARENT); /* v2 */
     return 0;
 }
 
@@ -240,6 +262,10 @@ static void write_spec(const struct opts *o, struct result *r, char *spec_path, 
     s.masked_paths = masked;
     s.n_readonly_paths = nr;
     s.readonly_paths = ro;
+    s.readonly_rootfs = o->readonly_rootfs;
+    s.net_mode = (Shoal__Rt__RtNetMode)o->net_mode;
+    s.n_mounts = o->n_mounts;
+    s.mounts = o->mounts;
     s.state_dir = state;
     s.exit_path = exitp;
     len = shoal__rt__rt_spec__get_packed_size(&s);
@@ -394,6 +420,10 @@ static void run(const struct opts *o, struct result *r)
         assert_string_equal(s, "created");
         free(s);
     }
+    if (o->no_start) {
+        unsigned char b[4] = {0, 0, 0, 9};
+        send_frame(fd, MON_C_SIGNAL, b, 4);
+    }
     send_frame(fd, MON_C_START, NULL, 0);
     if (o->stdin_data) {
         send_frame(fd, MON_C_STDIN, o->stdin_data, (uint32_t)strlen(o->stdin_data));
@@ -428,6 +458,12 @@ static void run(const struct opts *o, struct result *r)
                 snprintf(spath, sizeof(spath), "/proc/%d/status", (int)r->mon_pid);
                 if (read_file(spath, &stext, NULL, 1 << 16) == 0 && strstr(stext, "VmRSS:"))
                     r->mon_rss_kb = strtol(strstr(stext, "VmRSS:") + 6, NULL, 10);
+                free(stext);
+                stext = NULL;
+                snprintf(spath, sizeof(spath), "/proc/%d/stat", (int)r->mon_pid);
+                if (read_file(spath, &stext, NULL, 1 << 16) == 0)
+                    (void)sscanf(strrchr(stext, ')') + 2, "%*c %d %*d %d", &r->mon_ppid,
+                                 &r->mon_sid);
                 free(stext);
                 char *s = client_status(r);
                 snprintf(r->second_status, sizeof(r->second_status), "%s", s);
@@ -547,6 +583,10 @@ static void test_monitor_killed_137(void **state)
     assert_ok_exit(&r, 137);
     assert_int_equal(r.rtexit->signal, 9);
     assert_string_equal(r.second_status, "running");
+    /* detached from its spawner (double fork + setsid) */
+    assert_true(r.mon_ppid > 0);
+    assert_int_not_equal(r.mon_ppid, getpid());
+    assert_int_equal(r.mon_sid, r.mon_pid);
     print_message("monitor VmRSS %ld kB\n", r.mon_rss_kb);
     assert_true(r.mon_rss_kb > 0 && r.mon_rss_kb < 1536);
     result_release(&r);
@@ -843,6 +883,99 @@ static void test_monitor_dev_symlink(void **state)
     result_release(&r);
 }
 
+
+static void test_monitor_mounts_and_ro_rootfs(void **state)
+{
+    char src[400], data[400];
+    Shoal__Rt__RtMount m1 = SHOAL__RT__RT_MOUNT__INIT, m2 = SHOAL__RT__RT_MOUNT__INIT,
+                       m3 = SHOAL__RT__RT_MOUNT__INIT;
+    Shoal__Rt__RtMount *mounts[] = {&m1, &m2, &m3};
+    struct result r;
+    struct opts o = {.args = ARGS("sh", "-c",
+                                  "cat /etc/hosts; cat /data/deep/f; echo x > /run/t/y && cat "
+                                  "/run/t/y; echo z > /etc/hosts || echo hostsro; "
+                                  "touch /newfile || echo rootro; grep -c ' /run/t .*noexec' "
+                                  "/proc/self/mountinfo"),
+                     .readonly_rootfs = true,
+                     .mounts = mounts,
+                     .n_mounts = 3};
+
+    (void)state;
+    REQUIRE_ENV();
+    snprintf(src, sizeof(src), "%s/hosts-src", g_tmp);
+    assert_int_equal(write_file_atomic(src, "127.0.0.1 me\n", 13, 0644, false), 0);
+    snprintf(data, sizeof(data), "%s/datadir", g_tmp);
+    xsystem("mkdir -p %s/deep && echo deep > %s/deep/f", data, data);
+    m1.source = src;
+    m1.destination = (char *)"/etc/hosts";
+    m1.type = (char *)"bind";
+    m1.flags = MS_BIND | MS_RDONLY;
+    m2.source = data;
+    m2.destination = (char *)"/data"; /* missing in the image: created */
+    m2.type = (char *)"bind";
+    m2.flags = MS_BIND | MS_REC;
+    m3.source = (char *)"tmpfs";
+    m3.destination = (char *)"/run/t";
+    m3.type = (char *)"tmpfs";
+    m3.flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    m3.data = (char *)"size=1m,mode=755";
+    run(&o, &r);
+    assert_ok_exit(&r, 0);
+    assert_string_equal(r.out.data, "127.0.0.1 me\ndeep\nx\nhostsro\nrootro\n1\n");
+    result_release(&r);
+}
+
+static void test_monitor_network(void **state)
+{
+    struct result r;
+    struct opts o = {.args = ARGS("sh", "-c", "cat /sys/class/net/lo/flags; ls /sys/class/net")};
+    char *host = NULL;
+
+    (void)state;
+    REQUIRE_ENV();
+    /* own netns: only lo, and it is up (IFF_UP|IFF_LOOPBACK|IFF_RUNNING shows as 0x9) */
+    run(&o, &r);
+    assert_ok_exit(&r, 0);
+    assert_string_equal(r.out.data, "0x9\nlo\n");
+    result_release(&r);
+
+    /* host network: the host's interfaces under a read-only /sys */
+    o.net_mode = SHOAL__RT__RT_NET_MODE__RT_NET_HOST;
+    o.args = ARGS("sh", "-c", "ls /sys/class/net | wc -l; touch /sys/x 2>/dev/null || echo ro");
+    run(&o, &r);
+    assert_ok_exit(&r, 0);
+    {
+        int n = 0;
+        DIR *d = opendir("/sys/class/net");
+        struct dirent *de;
+        char want[32];
+        assert_non_null(d);
+        while ((de = readdir(d)))
+            n += de->d_name[0] != '.';
+        closedir(d);
+        snprintf(want, sizeof(want), "%d\nro\n", n);
+        assert_string_equal(r.out.data, want);
+    }
+    free(host);
+    result_release(&r);
+}
+
+static void test_monitor_kill_before_start(void **state)
+{
+    struct result r;
+    struct opts o = {.args = ARGS("echo", "never"), .no_start = true};
+
+    (void)state;
+    REQUIRE_ENV();
+    run(&o, &r);
+    assert_true(r.got_exit);
+    assert_false(r.started);
+    assert_int_equal(r.exit_code, 137);
+    assert_non_null(strstr(r.start_err, "exited before it started"));
+    assert_int_equal(r.out.len, 0);
+    result_release(&r);
+}
+
 int main(void)
 {
     /* debugging aid: MONTEST_CMD='shell code' runs one container and prints its output */
@@ -897,6 +1030,9 @@ int main(void)
         cmocka_unit_test(test_monitor_stdin),
         cmocka_unit_test(test_monitor_tty),
         cmocka_unit_test(test_monitor_dev_symlink),
+        cmocka_unit_test(test_monitor_mounts_and_ro_rootfs),
+        cmocka_unit_test(test_monitor_network),
+        cmocka_unit_test(test_monitor_kill_before_start),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
