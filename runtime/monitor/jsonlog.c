@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+
 #include "runtime/monitor/monitor.h"
 
 static const char hexdig[] = "0123456789abcdef";
@@ -68,8 +69,8 @@ int mon_json_escape(struct buf *out, const void *data, size_t len)
         size_t elen = 0;
 
         /* copy the longest run of bytes that need no escaping at once */
-        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
-               p[run] != '\\' && p[run] != '<' && p[run] != '>' && p[run] != '&')
+        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\' &&
+               p[run] != '<' && p[run] != '>' && p[run] != '&')
             run++;
         if (run > i) {
             r = buf_append(out, p + i, run - i);
@@ -129,8 +130,8 @@ int mon_json_escape(struct buf *out, const void *data, size_t len)
     return 0;
 }
 
-int mon_jsonlog_open(struct mon_jsonlog *l, const char *path, uint64_t max_size,
-                     unsigned max_files, struct err *err)
+int mon_jsonlog_open(struct mon_jsonlog *l, const char *path, uint64_t max_size, unsigned max_files,
+                     struct err *err)
 {
     struct stat st;
 
@@ -171,8 +172,7 @@ static void jsonlog_rotate(struct mon_jsonlog *l)
         }
         snprintf(b, plen + 16, "%s.1", l->path);
         (void)rename(l->path, b);
-        fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                  0640);
+        fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (fd >= 0) {
             (void)close(l->fd);
             l->fd = fd;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+
 #include "runtime/monitor/monitor.h"
 #include "runtime/monitor_proto.h"
 
@@ -181,8 +182,8 @@ static void stdin_close(struct mon *m)
 static void stdin_flush(struct mon *m)
 {
     while (m->in_fd >= 0 && m->stdin_pos < m->stdin_buf.len) {
-        ssize_t n = write(m->in_fd, m->stdin_buf.data + m->stdin_pos,
-                          m->stdin_buf.len - m->stdin_pos);
+        ssize_t n =
+            write(m->in_fd, m->stdin_buf.data + m->stdin_pos, m->stdin_buf.len - m->stdin_pos);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -275,8 +276,8 @@ static void handle_start(struct mon *m, struct mon_client *c)
     }
 }
 
-static void handle_frame(struct mon *m, struct mon_client *c, uint8_t type,
-                         const unsigned char *p, uint32_t len)
+static void handle_frame(struct mon *m, struct mon_client *c, uint8_t type, const unsigned char *p,
+                         uint32_t len)
 {
     switch (type) {
     case MON_C_ATTACH:
@@ -408,9 +409,8 @@ static void output_read(struct mon *m, int *fdp, enum mon_stream s)
             return;
         }
         (void)mon_jsonlog_feed(&m->log, s, m->rdbuf, (size_t)n, time_now_ns());
-        mon_broadcast(m, s == MON_STREAM_STDOUT ? MON_M_STDOUT : MON_M_STDERR, m->rdbuf,
-                      (size_t)n, true, s == MON_STREAM_STDOUT ? MON_ATTACH_STDOUT
-                                                              : MON_ATTACH_STDERR);
+        mon_broadcast(m, s == MON_STREAM_STDOUT ? MON_M_STDOUT : MON_M_STDERR, m->rdbuf, (size_t)n,
+                      true, s == MON_STREAM_STDOUT ? MON_ATTACH_STDOUT : MON_ATTACH_STDERR);
         if ((size_t)n < MON_READ_CHUNK)
             return;
     }
@@ -452,9 +452,12 @@ enum { P_SIG, P_LISTEN, P_SYNC, P_OUT, P_ERR, P_IN, P_FIXED };
 
 int mon_loop(struct mon *m)
 {
-    struct pollfd *pfd = NULL;
-    size_t pfd_cap = 0;
+    size_t pfd_cap = P_FIXED + 8;
+    struct pollfd *pfd = calloc(pfd_cap, sizeof(*pfd));
     int64_t deadline = 0;
+
+    if (!pfd)
+        return -ENOMEM;
 
     for (;;) {
         size_t n = P_FIXED;
@@ -484,8 +487,8 @@ int mon_loop(struct mon *m)
         pfd[P_SYNC] = (struct pollfd){.fd = m->sync_fd, .events = POLLIN};
         pfd[P_OUT] = (struct pollfd){.fd = m->out_fd, .events = POLLIN};
         pfd[P_ERR] = (struct pollfd){.fd = m->err_fd, .events = POLLIN};
-        pfd[P_IN] = (struct pollfd){
-            .fd = m->stdin_pos < m->stdin_buf.len ? m->in_fd : -1, .events = POLLOUT};
+        pfd[P_IN] = (struct pollfd){.fd = m->stdin_pos < m->stdin_buf.len ? m->in_fd : -1,
+                                    .events = POLLOUT};
         for (size_t i = 0; i < m->nclients; i++) {
             struct mon_client *c = m->clients[i];
             short ev = 0;

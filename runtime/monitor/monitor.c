@@ -8,6 +8,8 @@
  * When the container is gone: RtExit to exit_path, EXIT to the clients,
  * cgroup removed, socket and state file unlinked.
  */
+#include "runtime/monitor/monitor.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,13 +22,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/util.h"
-#include "runtime/monitor/monitor.h"
+
 #include "runtime/monitor_proto.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -277,8 +278,7 @@ static void wait_ready(struct mon *m)
                 ;
             m->exited = true; /* reaped: nothing left to kill */
             if (WIFSIGNALED(st))
-                mon_failf(m, 125, "container setup process killed by signal %d",
-                          WTERMSIG(st));
+                mon_failf(m, 125, "container setup process killed by signal %d", WTERMSIG(st));
             mon_failf(m, 125, "container setup process exited (status %d)", WEXITSTATUS(st));
         }
         buf[n] = 0;
@@ -345,17 +345,6 @@ static void finish(struct mon *m)
     _exit(0);
 }
 
-static int open_devnull(struct mon *m)
-{
-    struct stat st;
-
-    m->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (m->devnull_fd < 0 || fstat(m->devnull_fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
-        st.st_rdev != makedev(1, 3))
-        return -ENODEV;
-    return 0;
-}
-
 int mon_main(const char *spec_path)
 {
     struct mon *m;
@@ -418,8 +407,6 @@ int mon_main(const char *spec_path)
     if (make_cg_path(m) < 0)
         mon_fail(m, 125, "out of memory");
     m->cap_last_cap = read_cap_last_cap();
-    if (open_devnull(m) < 0)
-        mon_fail(m, 125, "/dev/null is not the null device");
     r = mkdir_p(m->spec->state_dir, 0700);
     if (r < 0 && r != -EEXIST)
         mon_failf(m, 125, "create state dir '%s': %s", m->spec->state_dir, strerror(-r));
@@ -432,8 +419,8 @@ int mon_main(const char *spec_path)
             mon_failf(m, 125, "open network namespace '%s': %s", m->spec->netns_path,
                       strerror(errno));
     }
-    if (mon_jsonlog_open(&m->log, m->spec->log_path, m->spec->log_max_size,
-                         m->spec->log_max_files, &e) < 0)
+    if (mon_jsonlog_open(&m->log, m->spec->log_path, m->spec->log_max_size, m->spec->log_max_files,
+                         &e) < 0)
         mon_fail(m, 125, e.msg);
     m->rdbuf = malloc(MON_READ_CHUNK);
     if (!m->rdbuf)
@@ -519,8 +506,7 @@ int mon_main(const char *spec_path)
     mon_write_state(m);
     r = listen_socket(m);
     if (r < 0)
-        mon_failf(m, 125, "listen on %s/%s: %s", m->spec->state_dir, MON_SOCK_NAME,
-                  strerror(-r));
+        mon_failf(m, 125, "listen on %s/%s: %s", m->spec->state_dir, MON_SOCK_NAME, strerror(-r));
     m->ready = true;
     status_line(m, "ok %d %d", (int)m->self_pid, (int)m->pid);
 

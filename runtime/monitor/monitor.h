@@ -21,6 +21,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+
 #include "proto/runtime.pb-c.h"
 #include "runtime/cgroup.h"
 
@@ -40,8 +41,8 @@ struct mon_user {
  * group file (either may be NULL = empty). Empty user = root. Errors use
  * Docker's texts: "unable to find user NAME: no matching entries in passwd
  * file" (-ENOENT). */
-int mon_user_resolve(const char *spec, const char *passwd, const char *group,
-                     struct mon_user *ret, struct err *err);
+int mon_user_resolve(const char *spec, const char *passwd, const char *group, struct mon_user *ret,
+                     struct err *err);
 /* Same, reading <dirfd>/etc/passwd and etc/group (missing files = empty). */
 int mon_user_resolve_at(int dirfd, const char *spec, struct mon_user *ret, struct err *err);
 
@@ -67,8 +68,8 @@ struct mon_jsonlog {
  * \u003c.. like Go's encoder, invalid UTF-8 replaced by U+FFFD. */
 int mon_json_escape(struct buf *out, const void *data, size_t len);
 /* Open (create, append) the log; path NULL or "" = no log (all calls no-ops). */
-int mon_jsonlog_open(struct mon_jsonlog *l, const char *path, uint64_t max_size,
-                     unsigned max_files, struct err *err);
+int mon_jsonlog_open(struct mon_jsonlog *l, const char *path, uint64_t max_size, unsigned max_files,
+                     struct err *err);
 /* Feed bytes of one stream; complete lines (and 16 KiB partials) are written. */
 int mon_jsonlog_feed(struct mon_jsonlog *l, enum mon_stream s, const void *data, size_t len,
                      int64_t now_ns);
@@ -128,12 +129,12 @@ struct mon {
     bool cg_created;
     unsigned cap_last_cap;
 
-    pid_t pid;       /* container init, host pid */
+    pid_t pid; /* container init, host pid */
     pid_t self_pid;
-    int status_fd;   /* fd 3 until "ok"/"err" is written */
-    int sync_fd;     /* monitor end of the sync socketpair */
-    int netns_fd;    /* RT_NET_PATH */
-    int devnull_fd;  /* host /dev/null, verified 1:3 */
+    int status_fd;  /* fd 3 until "ok"/"err" is written */
+    int sync_fd;    /* monitor end of the sync socketpair */
+    int netns_fd;   /* RT_NET_PATH */
+    int devnull_fd; /* setup child: host /dev/null, verified 1:3 */
     int state_dirfd;
 
     /* child ends (closed in the monitor after clone) */

@@ -116,8 +116,8 @@ static int setattr_fd(int fd, uint64_t set, uint64_t clr, bool recursive)
 {
     struct mount_attr attr = {.attr_set = set, .attr_clr = clr};
 
-    if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                      sizeof(attr)) < 0)
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof(attr)) <
+        0)
         return -errno;
     return 0;
 }
@@ -220,24 +220,22 @@ static void setup_dev(struct child *c)
         const char *name;
         unsigned maj, min;
     } nodes[] = {
-        {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
-        {"tty", 5, 0},
+        {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+        {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
     };
     static const struct {
         const char *name, *target;
     } links[] = {
-        {"fd", "/proc/self/fd"},          {"stdin", "/proc/self/fd/0"},
-        {"stdout", "/proc/self/fd/1"},    {"stderr", "/proc/self/fd/2"},
-        {"ptmx", "pts/ptmx"},             {"core", "/proc/kcore"},
+        {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+        {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},         {"core", "/proc/kcore"},
     };
     int dev = reopen_dir(c, c->rootfd, "dev");
     int fd;
 
     for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+        /* umask is 0 during setup, so the mode is exact */
         if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
             FAIL(c, "mknod /dev/%s: %s", nodes[i].name, strerror(errno));
-        if (fchmodat(dev, nodes[i].name, 0666, 0) < 0)
-            FAIL(c, "chmod /dev/%s: %s", nodes[i].name, strerror(errno));
     }
     for (size_t i = 0; i < ARRAY_SIZE(links); i++)
         if (symlinkat(links[i].target, dev, links[i].name) < 0)
@@ -252,8 +250,7 @@ static void setup_dev(struct child *c)
 
     mkdir_in(c, dev, "shm", 01777);
     fd = reopen_dir(c, dev, "shm");
-    if (mount_fd("shm", fd, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                 "mode=1777,size=65536k") < 0)
+    if (mount_fd("shm", fd, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k") < 0)
         FAIL(c, "mount /dev/shm: %s", strerror(errno));
     (void)close(fd);
 
@@ -291,7 +288,10 @@ static void setup_cgroup_v1(struct child *c, int cgfd, bool ro)
             continue;
         if (S_ISLNK(st.st_mode)) {
             n = readlinkat(dirfd(d), de->d_name, lnk, sizeof(lnk) - 1);
-            if (n > 0 && !strchr((lnk[n] = 0, lnk), '/'))
+            if (n <= 0)
+                continue;
+            lnk[n] = 0;
+            if (!strchr(lnk, '/'))
                 (void)!symlinkat(lnk, tfd, de->d_name);
             continue;
         }
@@ -317,8 +317,9 @@ static void setup_cgroup_v1(struct child *c, int cgfd, bool ro)
         (void)close(dst);
         (void)close(src);
         dst = reopen_dir(c, tfd, de->d_name);
-        if (setattr_fd(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
-                                (ro ? MOUNT_ATTR_RDONLY : 0),
+        if (setattr_fd(dst,
+                       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                           (ro ? MOUNT_ATTR_RDONLY : 0),
                        0, false) < 0)
             FAIL(c, "remount cgroup %s read-only: %s", de->d_name, strerror(errno));
         (void)close(dst);
@@ -430,8 +431,9 @@ static void setup_user_mounts(struct child *c)
         if (r == 0 && (mt->flags & prop)) {
             (void)close(fd);
             fd = mon_open_in_root(c->rootfd, mt->destination, O_PATH);
-            r = fd < 0 ? fd : mount_fd(NULL, fd, NULL, (unsigned long)(mt->flags & (prop | MS_REC)),
-                                       NULL);
+            r = fd < 0
+                    ? fd
+                    : mount_fd(NULL, fd, NULL, (unsigned long)(mt->flags & (prop | MS_REC)), NULL);
         }
         if (r < 0)
             FAIL(c, "mount '%s' on '%s': %s", mt->source, mt->destination, strerror(-r));
@@ -838,7 +840,6 @@ void mon_child_main(struct mon *m)
         FAIL(&c, "make / private: %s", strerror(errno));
     /* the bind source for masks: the host's /dev/null as seen in our mount
      * namespace (a mount of the monitor's namespace cannot be bound here) */
-    (void)close(m->devnull_fd);
     m->devnull_fd = open("/dev/null", O_PATH | O_CLOEXEC);
     {
         struct stat st;
@@ -898,7 +899,10 @@ void mon_child_main(struct mon *m)
     execve(c.exec_path, c.argv, c.env);
     {
         int en = errno;
-        child_fail(&c, en == ENOENT ? 127 : (en == EACCES || en == EPERM) ? 126 : 125,
+        child_fail(&c,
+                   en == ENOENT                    ? 127
+                   : (en == EACCES || en == EPERM) ? 126
+                                                   : 125,
                    "exec: \"%s\": %s", s->args[0],
                    en == ENOENT   ? "no such file or directory"
                    : en == EACCES ? "permission denied"

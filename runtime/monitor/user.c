@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+
 #include "runtime/monitor/monitor.h"
 
 #define MON_ID_MAX 0x7fffffffu
@@ -104,8 +105,8 @@ static bool list_has(const char *list, size_t len, const char *name, size_t nlen
     return false;
 }
 
-int mon_user_resolve(const char *spec, const char *passwd, const char *group,
-                     struct mon_user *ret, struct err *err)
+int mon_user_resolve(const char *spec, const char *passwd, const char *group, struct mon_user *ret,
+                     struct err *err)
 {
     const char *colon;
     const char *ustr, *gstr = NULL;

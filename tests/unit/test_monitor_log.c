@@ -3,19 +3,19 @@
  * escaping, dockerd-style line splitting (16 KiB partials, EOF flush) and
  * rotation.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "lib/util.h"
+
 #include "runtime/monitor/monitor.h"
 
 #define T0 1795341600123456789LL /* 2026-11-22T10:00:00.123456789Z */
@@ -197,10 +197,8 @@ static void test_monitor_log_disabled(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_monitor_log_escape),
-        cmocka_unit_test(test_monitor_log_lines),
-        cmocka_unit_test(test_monitor_log_partial),
-        cmocka_unit_test(test_monitor_log_rotate),
+        cmocka_unit_test(test_monitor_log_escape),   cmocka_unit_test(test_monitor_log_lines),
+        cmocka_unit_test(test_monitor_log_partial),  cmocka_unit_test(test_monitor_log_rotate),
         cmocka_unit_test(test_monitor_log_disabled),
     };
 

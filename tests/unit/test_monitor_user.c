@@ -2,21 +2,21 @@
  * tests/unit/test_monitor_user.c - "user[:group]" resolution of the monitor
  * against passwd/group texts (runc GetExecUser semantics, Docker's messages).
  */
+#include <fcntl.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-
-#include <cmocka.h>
-
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "lib/util.h"
+
 #include "runtime/monitor/monitor.h"
 
 static const char passwd[] = "# comment\n"
@@ -152,9 +152,12 @@ static void test_monitor_user_at(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_monitor_user_default_root), cmocka_unit_test(test_monitor_user_by_name),
-        cmocka_unit_test(test_monitor_user_numeric),      cmocka_unit_test(test_monitor_user_group),
-        cmocka_unit_test(test_monitor_user_errors),       cmocka_unit_test(test_monitor_user_at),
+        cmocka_unit_test(test_monitor_user_default_root),
+        cmocka_unit_test(test_monitor_user_by_name),
+        cmocka_unit_test(test_monitor_user_numeric),
+        cmocka_unit_test(test_monitor_user_group),
+        cmocka_unit_test(test_monitor_user_errors),
+        cmocka_unit_test(test_monitor_user_at),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
