@@ -25,6 +25,7 @@ struct mon_spawn {
     struct buf line;
     int handles;
     bool answered;
+    int64_t t_spawn; /* time_mono_ns() at spawn, for the debug log */
 };
 
 struct mon_conn {
@@ -178,6 +179,7 @@ static void handle_frame(struct mon_conn *mc, uint8_t type, const char *p, size_
         rt__container_output(c, RT_STDERR, p, len);
         break;
     case MON_M_STARTED:
+        log_debug("container %.12s: started", c->id);
         rt__container_started(c, mc->pid);
         break;
     case MON_M_START_ERR:
@@ -372,6 +374,8 @@ static void spawn_answer(struct mon_spawn *sp, const char *line)
     int r;
 
     sp->answered = true;
+    log_debug("container %.12s: monitor answered after %lld us", c->id,
+              (long long)((time_mono_ns() - sp->t_spawn) / 1000));
     if (c->spawn == sp)
         c->spawn = NULL;
     if (sscanf(line, "ok %d %d", &mon_pid, &pid) == 2 && pid > 0) {
@@ -491,6 +495,7 @@ int rt__monitor_start(struct rt_container *c, struct err *err)
         .stdio = stdio,
     };
     sp->proc.data = sp;
+    sp->t_spawn = time_mono_ns();
     r = uv_spawn(rt->loop, &sp->proc, &po);
     if (r < 0) {
         err_set(err, -EIO, "starting the container monitor: %s", uv_strerror(r));
