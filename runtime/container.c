@@ -400,6 +400,15 @@ static int monitor_memfd(struct err *err)
         (void)close(fd);
         return err_set(err, r, "preparing the container monitor: %s", strerror(-r));
     }
+    /* The memfd holds the only copy we need: give the blob's pages back. */
+    {
+        long pg = sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)_binary_shoal_monitor_start + (uintptr_t)pg - 1) &
+                       ~((uintptr_t)pg - 1);
+        uintptr_t hi = (uintptr_t)_binary_shoal_monitor_end & ~((uintptr_t)pg - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
     return fd;
 }
 

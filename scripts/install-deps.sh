@@ -10,7 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential pkg-config git
 libuv1-dev libraft-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
 libseccomp-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libnftables-dev
-libjansson-dev libarchive-dev libcurl4-openssl-dev libhttp-parser-dev
+libjansson-dev libarchive-dev libzstd-dev liblz4-dev liblzma-dev libbz2-dev zlib1g-dev
+libcurl4-openssl-dev libhttp-parser-dev binutils
 libcmocka-dev bats busybox-static iproute2 nftables util-linux procps
 clang clang-format clang-tidy cppcheck shellcheck python3 tmux"
 if [ "${1:-}" = "--bench" ]; then
