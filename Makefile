@@ -29,6 +29,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libarchive)
 # libstdc++ into shoald at start-up (about 3 MiB of RSS for nothing).
 ARCHIVE_LIBS := -Wl,-Bstatic -larchive -lz -llzma -lzstd -lbz2 -llz4 -Wl,-Bdynamic
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) $(ARCHIVE_LIBS) -lhttp_parser -lpthread
+# Tests build archives of every kind: they link the shared libarchive.
+TEST_LIBS := $(shell pkg-config --libs $(PKGS) libarchive) -lhttp_parser -lpthread
 
 ALL_CPPFLAGS = -iquote . -iquote $(GEN) -MMD -MP -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(if $(filter 1,$(WERROR)),-Werror) $(CFLAGS.$(VARIANT)) $(CFLAGS)
@@ -111,7 +113,7 @@ $(OUT)/shoal: $(OBJ)/cli/main.o $(OUT)/libcore.a
 
 $(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(OUT)/libcore.a build/monitor-blob.o
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
