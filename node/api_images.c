@@ -305,17 +305,9 @@ bool node_api_images(struct http_req *req, const char *path)
         list_images(req);
         return true;
     }
-    if (strcmp(path, "/images/create") == 0 && strcmp(m, "POST") == 0) {
-        if (http_query_get(req, "fromSrc")) {
-            import_image(req);
-        } else {
-            const char *img = http_query_get(req, "fromImage");
-            const char *tag = http_query_get(req, "tag");
-            http_reply_error(req, 404,
-                             "pull access denied for %s%s%s: this shoald cannot pull from "
-                             "registries yet; load or import the image instead",
-                             img ? img : "", tag && *tag ? ":" : "", tag ? tag : "");
-        }
+    if (strcmp(path, "/images/create") == 0 && strcmp(m, "POST") == 0 &&
+        http_query_get(req, "fromSrc")) {
+        import_image(req);
         return true;
     }
     path += 8;

@@ -38,6 +38,9 @@ static void usage(FILE *f)
                "  -H, --host unix://PATH    API socket to listen on; repeatable\n"
                "                            (default unix:///run/shoal/shoal.sock)\n"
                "      --cgroup-parent NAME  parent cgroup of containers (default shoal)\n"
+               "      --insecure-registry HOST[:PORT]\n"
+               "                            registry reached over plain HTTP (loopback always is);\n"
+               "                            repeatable\n"
                "  -l, --log-level LEVEL     error, warn, info or debug (default info)\n"
                "  -v, --version             print the version and exit\n"
                "  -h, --help                print this help and exit\n");
@@ -45,12 +48,13 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv)
 {
-    enum { OPT_DATA = 256, OPT_EXEC, OPT_CGPARENT };
+    enum { OPT_DATA = 256, OPT_EXEC, OPT_CGPARENT, OPT_INSECURE };
     static const struct option opts[] = {
         {"data-root", required_argument, NULL, OPT_DATA},
         {"exec-root", required_argument, NULL, OPT_EXEC},
         {"host", required_argument, NULL, 'H'},
         {"cgroup-parent", required_argument, NULL, OPT_CGPARENT},
+        {"insecure-registry", required_argument, NULL, OPT_INSECURE},
         {"log-level", required_argument, NULL, 'l'},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -68,6 +72,13 @@ static int parse_args(int argc, char **argv)
             break;
         case OPT_CGPARENT:
             arg_cfg.cgroup_parent = optarg;
+            break;
+        case OPT_INSECURE:
+            if (arg_cfg.n_insecure_registries == NODE_MAX_HOSTS) {
+                fprintf(stderr, "shoald: at most %d --insecure-registry entries\n", NODE_MAX_HOSTS);
+                return -1;
+            }
+            arg_cfg.insecure_registries[arg_cfg.n_insecure_registries++] = optarg;
             break;
         case 'H':
             if (arg_cfg.n_hosts == NODE_MAX_HOSTS) {

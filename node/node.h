@@ -27,6 +27,8 @@ struct node_config {
     size_t n_hosts;
     const char *cgroup_parent;
     const char *log_level;
+    const char *insecure_registries[NODE_MAX_HOSTS]; /* host[:port] or CIDR */
+    size_t n_insecure_registries;
 };
 
 struct node {
@@ -53,6 +55,9 @@ void node_reply_err(struct http_req *req, int code, const char *msg);
 bool node_api_containers(struct http_req *req, const char *path);
 bool node_api_images(struct http_req *req, const char *path);
 bool node_api_system(struct http_req *req, const char *path);
+/* Registry routes: pull (POST /images/create?fromImage=), push, /distribution, /auth
+ * (node/api_registry.c). */
+bool node_api_registry(struct http_req *req, const char *path);
 /* Logs of a container (node/api_logs.c). */
 void node_api_logs(struct http_req *req, struct rt_container *c);
 /* Attach (node/api_attach.c). */
