@@ -106,4 +106,12 @@ int rt_image_tag(struct rt_image_store *s, const char *name, const char *target,
  * when no tag or digest is given. out must hold 512 bytes. -EINVAL if invalid. */
 int rt_image_normalize_ref(const char *ref, char out[512]);
 
+/* Write the layer's original uncompressed tar to out_fd, byte for byte as it
+ * was imported, so its sha256 is the diff-id (docker save, push). The store
+ * keeps the tar's headers and padding at import ("tar-split") and reads the
+ * file contents back from the extracted layer. -ENOENT if unknown.
+ * Blocking: for the thread pool. */
+int rt_image_layer_tar(struct rt_image_store *s, const char *diff_id, int out_fd,
+                       struct err *err);
+
 #endif
