@@ -22,7 +22,7 @@ CFLAGS.release := -O2 -g -D_FORTIFY_SOURCE=2
 CFLAGS.asan := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 WERROR ?= 1
 
-PKGS := libuv jansson libseccomp libprotobuf-c openssl
+PKGS := libuv jansson libseccomp libprotobuf-c openssl libcurl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libarchive)
 # libarchive is linked statically: only the tar reader and the decompression
 # filters we use are pulled in. The shared library drags libxml2, ICU and

@@ -46,6 +46,12 @@ struct tag {
     char id[72];
 };
 
+struct tagtab {
+    struct tag *v;
+    size_t n, cap;
+    const char *file; /* under the store root */
+};
+
 struct rt_image_store {
     pthread_mutex_t lock;
     char *root; /* absolute <data-root>/image */
@@ -56,9 +62,8 @@ struct rt_image_store {
     struct img *imgs;
     size_t n_imgs;
     size_t cap_imgs;
-    struct tag *tags;
-    size_t n_tags;
-    size_t cap_tags;
+    struct tagtab tags;    /* repositories.json: "name:tag" -> id */
+    struct tagtab digests; /* repodigests.json: "name@sha256:..." -> id */
     struct rt__layer_limits lim;
 };
 
@@ -75,6 +80,21 @@ static void img_release(struct img *m)
         free(m->diff_ids[i]);
     free(m->diff_ids);
     memset(m, 0, sizeof(*m));
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Arrays are NULL-terminated (and calloc'd, so half-built ones are too). */
+static void free_strv(char **v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
 }
 
 static bool is_sha256_id(const char *s)
@@ -181,23 +201,28 @@ static bool layer_exists(struct rt_image_store *s, const char *diff_id)
     return fstatat(s->layers_fd, diff_id + 7, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* ---- tags ---------------------------------------------------------------------------------- */
+/* ---- tags and digests ---------------------------------------------------------------------- */
 
 static int cmp_tag(const void *a, const void *b)
 {
     return strcmp(((const struct tag *)a)->ref, ((const struct tag *)b)->ref);
 }
 
-static struct tag *find_tag_locked(struct rt_image_store *s, const char *ref)
+static struct tag *tab_find(struct tagtab *t, const char *ref)
 {
-    for (size_t i = 0; i < s->n_tags; i++) {
-        if (strcmp(s->tags[i].ref, ref) == 0)
-            return &s->tags[i];
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->v[i].ref, ref) == 0)
+            return &t->v[i];
     }
     return NULL;
 }
 
-static int write_repositories_locked(struct rt_image_store *s)
+static struct tag *find_tag_locked(struct rt_image_store *s, const char *ref)
+{
+    return tab_find(&s->tags, ref);
+}
+
+static int tab_write(struct rt_image_store *s, struct tagtab *t)
 {
     json_auto_t *doc = json_object();
     char path[PATH_MAX];
@@ -205,23 +230,46 @@ static int write_repositories_locked(struct rt_image_store *s)
 
     if (!doc)
         return -ENOMEM;
-    qsort(s->tags, s->n_tags, sizeof(*s->tags), cmp_tag);
-    for (size_t i = 0; i < s->n_tags; i++) {
-        if (json_object_set_new(doc, s->tags[i].ref, json_string(s->tags[i].id)) < 0)
+    qsort(t->v, t->n, sizeof(*t->v), cmp_tag);
+    for (size_t i = 0; i < t->n; i++) {
+        if (json_object_set_new(doc, t->v[i].ref, json_string(t->v[i].id)) < 0)
             return -ENOMEM;
     }
     data = json_dumps(doc, JSON_INDENT(1));
     if (!data)
         return -ENOMEM;
-    (void)snprintf(path, sizeof(path), "%s/repositories.json", s->root);
+    (void)snprintf(path, sizeof(path), "%s/%s", s->root, t->file);
     return write_file_atomic(path, data, strlen(data), 0600, true);
 }
 
-/* Point ref at id (moving it from another image) and persist; reverted on failure. */
-static int set_tag_locked(struct rt_image_store *s, const char *ref, const char *id,
-                          struct err *err)
+static int write_repositories_locked(struct rt_image_store *s)
 {
-    struct tag *t = find_tag_locked(s, ref);
+    return tab_write(s, &s->tags);
+}
+
+static int tab_append(struct tagtab *t, const char *ref, const char *id)
+{
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        struct tag *n = realloc(t->v, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        t->v = n;
+        t->cap = ncap;
+    }
+    t->v[t->n].ref = strdup(ref);
+    if (!t->v[t->n].ref)
+        return -ENOMEM;
+    memcpy(t->v[t->n].id, id, 72);
+    t->n++;
+    return 0;
+}
+
+/* Point ref at id (moving it from another image) and persist; reverted on failure. */
+static int tab_set(struct rt_image_store *s, struct tagtab *tt, const char *ref, const char *id,
+                   struct err *err)
+{
+    struct tag *t = tab_find(tt, ref);
     char old[72];
     int r;
 
@@ -230,36 +278,50 @@ static int set_tag_locked(struct rt_image_store *s, const char *ref, const char 
             return 0;
         memcpy(old, t->id, sizeof(old));
         memcpy(t->id, id, 72);
-        r = write_repositories_locked(s);
+        r = tab_write(s, tt);
         if (r < 0) {
-            t = find_tag_locked(s, ref);
+            t = tab_find(tt, ref);
             memcpy(t->id, old, sizeof(old));
-            return err_set(err, r, "write repositories.json: %s", strerror(-r));
+            return err_set(err, r, "write %s: %s", tt->file, strerror(-r));
         }
         return 0;
     }
-    if (s->n_tags == s->cap_tags) {
-        size_t ncap = s->cap_tags ? s->cap_tags * 2 : 16;
-        struct tag *n = realloc(s->tags, ncap * sizeof(*n));
-        if (!n)
-            return err_set(err, -ENOMEM, "out of memory");
-        s->tags = n;
-        s->cap_tags = ncap;
-    }
-    t = &s->tags[s->n_tags];
-    t->ref = strdup(ref);
-    if (!t->ref)
+    if (tab_append(tt, ref, id) < 0)
         return err_set(err, -ENOMEM, "out of memory");
-    memcpy(t->id, id, 72);
-    s->n_tags++;
-    r = write_repositories_locked(s);
+    r = tab_write(s, tt);
     if (r < 0) {
-        t = find_tag_locked(s, ref);
+        t = tab_find(tt, ref);
         free(t->ref);
-        *t = s->tags[--s->n_tags];
-        return err_set(err, r, "write repositories.json: %s", strerror(-r));
+        *t = tt->v[--tt->n];
+        return err_set(err, r, "write %s: %s", tt->file, strerror(-r));
     }
     return 0;
+}
+
+static int set_tag_locked(struct rt_image_store *s, const char *ref, const char *id,
+                          struct err *err)
+{
+    return tab_set(s, &s->tags, ref, id, err);
+}
+
+/* Drop ref from the table (memory only; the caller writes the file). */
+static void tab_del(struct tagtab *tt, const char *ref)
+{
+    struct tag *t = tab_find(tt, ref);
+
+    if (!t)
+        return;
+    free(t->ref);
+    *t = tt->v[--tt->n];
+}
+
+static void tab_release(struct tagtab *tt)
+{
+    for (size_t i = 0; i < tt->n; i++)
+        free(tt->v[i].ref);
+    free(tt->v);
+    tt->v = NULL;
+    tt->n = tt->cap = 0;
 }
 
 /* ---- index --------------------------------------------------------------------------------- */
@@ -345,7 +407,7 @@ static void load_configs(struct rt_image_store *s)
     }
 }
 
-static void load_repositories(struct rt_image_store *s)
+static void load_tab(struct rt_image_store *s, struct tagtab *tt, bool digests)
 {
     cleanup_free char *data = NULL;
     json_auto_t *doc = NULL;
@@ -353,40 +415,34 @@ static void load_repositories(struct rt_image_store *s)
     json_t *v;
     bool dropped = false;
 
-    if (read_file_at(s->dir_fd, "repositories.json", &data, NULL, CONFIG_MAX_BYTES) < 0)
+    if (read_file_at(s->dir_fd, tt->file, &data, NULL, CONFIG_MAX_BYTES) < 0)
         return;
     doc = json_loads(data, 0, NULL);
     if (!json_is_object(doc)) {
-        log_warn("image store: repositories.json is not a JSON object, ignored");
+        log_warn("image store: %s is not a JSON object, ignored", tt->file);
         return;
     }
     json_object_foreach(doc, k, v)
     {
         const char *id = json_string_value(v);
         char ref[512];
-        struct tag *t;
 
-        if (!id || rt_image_normalize_ref(k, ref) < 0 || !find_img_locked(s, id)) {
+        if (!id || rt_image_normalize_ref(k, ref) < 0 || !find_img_locked(s, id) ||
+            (strchr(ref, '@') != NULL) != digests) {
             dropped = true;
             continue;
         }
-        if (s->n_tags == s->cap_tags) {
-            size_t ncap = s->cap_tags ? s->cap_tags * 2 : 16;
-            t = realloc(s->tags, ncap * sizeof(*t));
-            if (!t)
-                return;
-            s->tags = t;
-            s->cap_tags = ncap;
-        }
-        t = &s->tags[s->n_tags];
-        t->ref = strdup(ref);
-        if (!t->ref)
+        if (tab_append(tt, ref, id) < 0)
             return;
-        memcpy(t->id, id, 72);
-        s->n_tags++;
     }
-    if (dropped && write_repositories_locked(s) < 0)
-        log_warn("image store: cannot rewrite repositories.json");
+    if (dropped && tab_write(s, tt) < 0)
+        log_warn("image store: cannot rewrite %s", tt->file);
+}
+
+static void load_repositories(struct rt_image_store *s)
+{
+    load_tab(s, &s->tags, false);
+    load_tab(s, &s->digests, true);
 }
 
 /* Remove leftovers of interrupted imports. */
@@ -410,6 +466,8 @@ static void clean_tmp(struct rt_image_store *s)
             log_warn("image store: cannot remove %s", path);
     }
 }
+
+static void clean_orphan_layers(struct rt_image_store *s);
 
 /* ---- open / free --------------------------------------------------------------------------- */
 
@@ -445,6 +503,8 @@ int rt_image_store_open(const char *data_root, struct rt_image_store **ret, stru
     s->dir_fd = s->layers_fd = s->configs_fd = s->tmp_fd = -1;
     s->lim.max_bytes = RT_LAYER_DEFAULT_MAX_BYTES;
     s->lim.max_entries = RT_LAYER_DEFAULT_MAX_ENTRIES;
+    s->tags.file = "repositories.json";
+    s->digests.file = "repodigests.json";
     (void)pthread_mutex_init(&s->lock, NULL);
     s->root = strdup(real);
     if (!s->root) {
@@ -466,7 +526,8 @@ int rt_image_store_open(const char *data_root, struct rt_image_store **ret, stru
     clean_tmp(s);
     load_configs(s);
     load_repositories(s);
-    log_debug("image store %s: %zu images, %zu tags", s->root, s->n_imgs, s->n_tags);
+    clean_orphan_layers(s);
+    log_debug("image store %s: %zu images, %zu tags", s->root, s->n_imgs, s->tags.n);
     *ret = s;
     return 0;
 }
@@ -478,9 +539,8 @@ void rt_image_store_free(struct rt_image_store *s)
     for (size_t i = 0; i < s->n_imgs; i++)
         img_release(&s->imgs[i]);
     free(s->imgs);
-    for (size_t i = 0; i < s->n_tags; i++)
-        free(s->tags[i].ref);
-    free(s->tags);
+    tab_release(&s->tags);
+    tab_release(&s->digests);
     closep(&s->dir_fd);
     closep(&s->layers_fd);
     closep(&s->configs_fd);
@@ -502,25 +562,43 @@ void rt_image_store_set_limits(struct rt_image_store *s, uint64_t max_bytes, uin
 
 /* ---- layers in / images in ----------------------------------------------------------------- */
 
-int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id[72],
-                          int64_t *ret_size, struct err *err)
+/* Install the tar-split file tmp/<tmpname>.ts as layers/<hex>.tarsplit (lock held). */
+static void install_tarsplit_locked(struct rt_image_store *s, const char *tsname,
+                                    const char *diff_id, bool replace)
+{
+    char dst[80];
+
+    (void)snprintf(dst, sizeof(dst), "%.64s.tarsplit", diff_id + 7);
+    if (!replace && faccessat(s->layers_fd, dst, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        return;
+    if (renameat(s->tmp_fd, tsname, s->layers_fd, dst) < 0)
+        log_warn("store tar-split of layer %.19s: %m", diff_id);
+}
+
+int rt__layer_import_src(struct rt_image_store *s, const struct rt__layer_src *src,
+                         char ret_diff_id[72], int64_t *ret_size, bool *ret_new, struct err *err)
 {
     struct rt__layer_limits lim;
+    struct rt__ts *ts = NULL;
     char hex[ID_HEX_LEN + 1];
     char tmpname[40];
+    char tsname[48];
     char tmppath[PATH_MAX];
     char diff_id[72];
     int64_t size = 0;
     bool existed = false;
+    bool have_ts = false;
+    int ts_fd = -1;
     int dfd;
     int r;
 
-    if (!s || tar_fd < 0 || !ret_diff_id)
+    if (!s || !src || src->fd < 0 || !ret_diff_id)
         return err_set(err, -EINVAL, "invalid arguments");
     r = id_new_hex(hex);
     if (r < 0)
         return err_set(err, r, "random name: %s", strerror(-r));
     (void)snprintf(tmpname, sizeof(tmpname), "layer-%.24s", hex);
+    (void)snprintf(tsname, sizeof(tsname), "layer-%.24s.ts", hex);
     (void)snprintf(tmppath, sizeof(tmppath), "%s/tmp/%s", s->root, tmpname);
     if (mkdirat(s->tmp_fd, tmpname, 0755) < 0)
         return err_set(err, -errno, "create %s: %m", tmppath);
@@ -530,20 +608,37 @@ int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id
         (void)rm_rf(tmppath);
         return r;
     }
+    ts_fd = openat(s->tmp_fd, tsname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (ts_fd < 0 || rt__ts_new(ts_fd, &ts, NULL) < 0) {
+        log_warn("cannot record tar-split data, layer will not be exportable");
+        ts = NULL;
+    }
     (void)pthread_mutex_lock(&s->lock);
     lim = s->lim;
     (void)pthread_mutex_unlock(&s->lock);
 
-    r = rt__layer_extract(tar_fd, dfd, &lim, diff_id, err);
+    r = rt__layer_extract(src, dfd, &lim, ts, diff_id, err);
     if (r == 0) {
         r = rt__layer_size(dfd, &size);
         if (r < 0)
             err_set(err, r, "measure layer: %s", strerror(-r));
     }
     (void)close(dfd);
+    if (r == 0 && ts) {
+        struct err te = {0};
+        if (rt__ts_finish(ts, ts_fd, &te) == 0)
+            have_ts = true;
+        else
+            log_warn("layer %.19s: no tar-split data (%s): docker save/push of it will fail",
+                     diff_id, te.msg);
+    }
+    rt__ts_free(ts);
+    if (ts_fd >= 0)
+        (void)close(ts_fd);
     if (r < 0) {
         if (rm_rf(tmppath) < 0)
             log_warn("cannot remove %s", tmppath);
+        (void)unlinkat(s->tmp_fd, tsname, 0);
         return r;
     }
 
@@ -554,6 +649,8 @@ int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id
             r = layer_size_locked(s, diff_id, &size);
             if (r < 0)
                 err_set(err, r, "layer %.19s: %s", diff_id, strerror(-r));
+            else if (have_ts) /* a layer stored before tar-split recording gains it */
+                install_tarsplit_locked(s, tsname, diff_id, false);
         } else {
             r = err_set(err, -errno, "store layer %.19s: %m", diff_id);
         }
@@ -565,9 +662,12 @@ int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id
              * but a failed call must not leave state behind */
             (void)renameat(s->layers_fd, diff_id + 7, s->tmp_fd, tmpname);
             existed = true;
+        } else if (have_ts) {
+            install_tarsplit_locked(s, tsname, diff_id, true);
         }
     }
     (void)pthread_mutex_unlock(&s->lock);
+    (void)unlinkat(s->tmp_fd, tsname, 0);
     if (existed && rm_rf(tmppath) < 0)
         log_warn("cannot remove %s", tmppath);
     if (r < 0)
@@ -575,7 +675,75 @@ int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id
     memcpy(ret_diff_id, diff_id, 72);
     if (ret_size)
         *ret_size = size;
+    if (ret_new)
+        *ret_new = !existed;
     return 0;
+}
+
+int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id[72],
+                          int64_t *ret_size, struct err *err)
+{
+    struct rt__layer_src src = {.fd = tar_fd, .off = 0, .len = -1};
+
+    return rt__layer_import_src(s, &src, ret_diff_id, ret_size, NULL, err);
+}
+
+bool rt__layer_exists(struct rt_image_store *s, const char *diff_id)
+{
+    bool r;
+
+    (void)pthread_mutex_lock(&s->lock);
+    r = layer_exists(s, diff_id);
+    (void)pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int rt_image_layer_tar_size(struct rt_image_store *s, const char *diff_id, uint64_t *ret_size,
+                            struct err *err)
+{
+    char name[80];
+    cleanup_close int fd = -1;
+
+    if (!s || !diff_id || !is_sha256_id(diff_id) || !ret_size)
+        return err_set(err, -EINVAL, "invalid layer id");
+    (void)snprintf(name, sizeof(name), "%.64s.tarsplit", diff_id + 7);
+    fd = openat(s->layers_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT && layer_exists(s, diff_id))
+            return err_set(err, -ENOTSUP,
+                           "layer %.19s was stored without its original tar layout (imported by an "
+                           "older shoal): it cannot be exported; remove the image and load or pull "
+                           "it again",
+                           diff_id);
+        if (errno == ENOENT)
+            return err_set(err, -ENOENT, "layer %s is not in the store", diff_id);
+        return err_set(err, -errno, "open tar-split of layer %.19s: %m", diff_id);
+    }
+    if (rt__ts_size(fd, ret_size) < 0)
+        return err_set(err, -EIO, "corrupt tar-split file of layer %.19s", diff_id);
+    return 0;
+}
+
+int rt_image_layer_tar(struct rt_image_store *s, const char *diff_id, int out_fd, struct err *err)
+{
+    char name[80];
+    cleanup_close int fd = -1;
+    cleanup_close int lfd = -1;
+    uint64_t size;
+    int r;
+
+    r = rt_image_layer_tar_size(s, diff_id, &size, err);
+    if (r < 0)
+        return r;
+    (void)snprintf(name, sizeof(name), "%.64s.tarsplit", diff_id + 7);
+    fd = openat(s->layers_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    lfd = openat(s->layers_fd, diff_id + 7, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || lfd < 0)
+        return err_set(err, -ENOENT, "layer %s is not in the store", diff_id);
+    r = rt__ts_rebuild(fd, lfd, out_fd, err);
+    if (r < 0 && err)
+        (void)err_wrap(err, "layer %.19s", diff_id);
+    return r;
 }
 
 int rt_image_add(struct rt_image_store *s, const char *config_json, size_t len,
@@ -730,9 +898,18 @@ static int resolve_locked(struct rt_image_store *s, const char *name, struct img
     }
     /* 2. a reference */
     if (rt_image_normalize_ref(name, ref) == 0) {
-        t = find_tag_locked(s, ref);
+        t = strchr(ref, '@') ? tab_find(&s->digests, ref) : find_tag_locked(s, ref);
         if (t && (*ret = find_img_locked(s, t->id)))
             return 0;
+        /* name@sha256:<manifest digest> of any repository known for the image */
+        if (!t && strchr(ref, '@')) {
+            const char *d = strchr(ref, '@');
+            for (size_t i = 0; i < s->digests.n; i++) {
+                const char *dd = strchr(s->digests.v[i].ref, '@');
+                if (dd && strcmp(dd, d) == 0 && (*ret = find_img_locked(s, s->digests.v[i].id)))
+                    return 0;
+            }
+        }
     }
     /* 3. a unique id prefix, with or without "sha256:" */
     if (strncmp(hex, "sha256:", 7) == 0)
@@ -749,15 +926,36 @@ static int resolve_locked(struct rt_image_store *s, const char *name, struct img
     return err_set(err, -ENOENT, "No such image: %s", name);
 }
 
-static int cmp_strp(const void *a, const void *b)
+/* NULL-terminated copy of the refs of table tt that point at id, sorted. */
+static char **refs_of(struct tagtab *tt, const char *id, size_t *ret_n)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    size_t nt = 0;
+    char **v;
+
+    for (size_t i = 0; i < tt->n; i++)
+        nt += strcmp(tt->v[i].id, id) == 0;
+    v = calloc(nt + 1, sizeof(char *));
+    if (!v)
+        return NULL;
+    nt = 0;
+    for (size_t i = 0; i < tt->n; i++) {
+        if (strcmp(tt->v[i].id, id) != 0)
+            continue;
+        v[nt] = strdup(tt->v[i].ref);
+        if (!v[nt]) {
+            free_strv(v);
+            return NULL;
+        }
+        nt++;
+    }
+    qsort(v, nt, sizeof(char *), cmp_strp);
+    *ret_n = nt;
+    return v;
 }
 
 static struct rt_image *copy_img_locked(struct rt_image_store *s, const struct img *m)
 {
     struct rt_image *img = calloc(1, sizeof(*img));
-    size_t nt = 0;
 
     if (!img)
         return NULL;
@@ -765,22 +963,13 @@ static struct rt_image *copy_img_locked(struct rt_image_store *s, const struct i
     img->created_ns = m->created_ns;
     img->size = m->size;
     img->config_json = strdup(m->config);
-    for (size_t i = 0; i < s->n_tags; i++)
-        nt += strcmp(s->tags[i].id, m->id) == 0;
-    img->repo_tags = calloc(nt + 1, sizeof(char *));
+    img->repo_tags = refs_of(&s->tags, m->id, &img->n_repo_tags);
+    img->repo_digests = refs_of(&s->digests, m->id, &img->n_repo_digests);
     img->layers = calloc(m->n_diff_ids + 1, sizeof(char *));
     img->diff_ids = calloc(m->n_diff_ids + 1, sizeof(char *));
-    if (!img->config_json || !img->repo_tags || !img->layers || !img->diff_ids)
+    if (!img->config_json || !img->repo_tags || !img->repo_digests || !img->layers ||
+        !img->diff_ids)
         goto fail;
-    for (size_t i = 0; i < s->n_tags; i++) {
-        if (strcmp(s->tags[i].id, m->id) != 0)
-            continue;
-        img->repo_tags[img->n_repo_tags] = strdup(s->tags[i].ref);
-        if (!img->repo_tags[img->n_repo_tags])
-            goto fail;
-        img->n_repo_tags++;
-    }
-    qsort(img->repo_tags, img->n_repo_tags, sizeof(char *), cmp_strp);
     for (size_t i = 0; i < m->n_diff_ids; i++) {
         img->diff_ids[i] = strdup(m->diff_ids[i]);
         if (!img->diff_ids[i] ||
@@ -853,21 +1042,12 @@ int rt_image_list(struct rt_image_store *s, struct rt_image ***ret, size_t *ret_
     return 0;
 }
 
-/* Arrays are NULL-terminated (and calloc'd, so half-built ones are too). */
-static void free_strv(char **v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 void rt_image_free(struct rt_image *img)
 {
     if (!img)
         return;
     free_strv(img->repo_tags);
+    free_strv(img->repo_digests);
     free_strv(img->layers);
     free_strv(img->diff_ids);
     free(img->config_json);
@@ -904,4 +1084,499 @@ int rt_image_tag(struct rt_image_store *s, const char *name, const char *target,
     }
     (void)pthread_mutex_unlock(&s->lock);
     return r;
+}
+
+/* ---- repo digests ---------------------------------------------------------------------------- */
+
+static size_t repo_len(const char *ref)
+{
+    const char *at = strchr(ref, '@');
+    const char *slash = strrchr(ref, '/');
+    const char *colon;
+
+    if (at)
+        return (size_t)(at - ref);
+    colon = strrchr(slash ? slash : ref, ':');
+    return colon ? (size_t)(colon - ref) : strlen(ref);
+}
+
+static bool same_repo(const char *a, const char *b)
+{
+    size_t la = repo_len(a);
+
+    return la == repo_len(b) && strncmp(a, b, la) == 0;
+}
+
+int rt_image_add_repo_digest(struct rt_image_store *s, const char *id, const char *ref,
+                             struct err *err)
+{
+    char norm[512];
+    struct img *m = NULL;
+    int r;
+
+    if (!s || !id || !ref)
+        return err_set(err, -EINVAL, "invalid arguments");
+    if (rt_image_normalize_ref(ref, norm) < 0 || !strchr(norm, '@'))
+        return err_set(err, -EINVAL, "invalid digest reference: %s", ref);
+    (void)pthread_mutex_lock(&s->lock);
+    r = resolve_locked(s, id, &m, err);
+    if (r == 0) {
+        char mid[72];
+        memcpy(mid, m->id, sizeof(mid));
+        /* one digest per repository and image: the newest wins */
+        for (size_t i = 0; i < s->digests.n;) {
+            if (strcmp(s->digests.v[i].id, mid) == 0 && same_repo(s->digests.v[i].ref, norm) &&
+                strcmp(s->digests.v[i].ref, norm) != 0)
+                tab_del(&s->digests, s->digests.v[i].ref);
+            else
+                i++;
+        }
+        r = tab_set(s, &s->digests, norm, mid, err);
+    }
+    (void)pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* ---- removal --------------------------------------------------------------------------------- */
+
+struct rmlist {
+    struct rt_image_rm *v;
+    size_t n, cap;
+    char **trash; /* tmp dirs to rm_rf after unlocking */
+    size_t n_trash, cap_trash;
+    int64_t reclaimed;
+};
+
+static int rm_add(struct rmlist *l, bool deleted, const char *what)
+{
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 8;
+        struct rt_image_rm *n = realloc(l->v, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        l->v = n;
+        l->cap = ncap;
+    }
+    l->v[l->n].deleted = deleted;
+    l->v[l->n].what = strdup(what);
+    if (!l->v[l->n].what)
+        return -ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static int trash_add(struct rmlist *l, char *path)
+{
+    if (l->n_trash == l->cap_trash) {
+        size_t ncap = l->cap_trash ? l->cap_trash * 2 : 8;
+        char **n = realloc(l->trash, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        l->trash = n;
+        l->cap_trash = ncap;
+    }
+    l->trash[l->n_trash++] = path;
+    return 0;
+}
+
+void rt_image_rm_free(struct rt_image_rm *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].what);
+    free(v);
+}
+
+/* Remove the rmlist's trash directories (lock NOT held). */
+static void rm_empty_trash(struct rmlist *l)
+{
+    for (size_t i = 0; i < l->n_trash; i++) {
+        if (rm_rf(l->trash[i]) < 0)
+            log_warn("cannot remove %s, ignoring (removed at next start)", l->trash[i]);
+        free(l->trash[i]);
+    }
+    free(l->trash);
+    l->trash = NULL;
+    l->n_trash = l->cap_trash = 0;
+}
+
+/* Move layers/<hex> into tmp/ and drop its metadata (lock held). The image
+ * configs using it are gone already, so a crash leaves only an orphan. */
+static int drop_layer_locked(struct rt_image_store *s, const char *diff_id, struct rmlist *l)
+{
+    char name[80];
+    char hex[ID_HEX_LEN + 1];
+    char tmpname[100];
+    char *path = NULL;
+    int r;
+
+    r = id_new_hex(hex);
+    if (r < 0)
+        return r;
+    (void)snprintf(tmpname, sizeof(tmpname), "del-%.24s", hex);
+    if (renameat(s->layers_fd, diff_id + 7, s->tmp_fd, tmpname) < 0) {
+        if (errno != ENOENT)
+            return -errno;
+    } else if (asprintf(&path, "%s/tmp/%s", s->root, tmpname) < 0 || trash_add(l, path) < 0) {
+        free(path);
+        return -ENOMEM;
+    }
+    (void)snprintf(name, sizeof(name), "%.64s.json", diff_id + 7);
+    (void)unlinkat(s->layers_fd, name, 0);
+    (void)snprintf(name, sizeof(name), "%.64s.tarsplit", diff_id + 7);
+    (void)unlinkat(s->layers_fd, name, 0);
+    return 0;
+}
+
+/* Delete image m (no references left): config first, then unused layers. */
+static int delete_img_locked(struct rt_image_store *s, struct img *m, struct rmlist *l,
+                             struct err *err)
+{
+    char name[80];
+    char id[72];
+    char **chain = NULL;
+    struct img gone = *m;
+    size_t n = gone.n_diff_ids;
+    int r;
+
+    memcpy(id, m->id, sizeof(id));
+    (void)snprintf(name, sizeof(name), "%.64s.json", id + 7);
+    if (unlinkat(s->configs_fd, name, 0) < 0 && errno != ENOENT)
+        return err_set(err, -errno, "remove image config: %m");
+    (void)fsync(s->configs_fd);
+    /* out of the index (the image's members now belong to `gone`) */
+    *m = s->imgs[--s->n_imgs];
+    r = rm_add(l, true, id);
+    /* chain ids, as docker reports deleted layers */
+    chain = calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; chain && i < n; i++) {
+        char buf[160];
+        if (i == 0) {
+            chain[i] = strdup(gone.diff_ids[0]);
+        } else {
+            char cid[72];
+            int k = snprintf(buf, sizeof(buf), "%s %s", chain[i - 1] ? chain[i - 1] : "",
+                             gone.diff_ids[i]);
+            rt__sha256_id(buf, (size_t)k, cid);
+            chain[i] = strdup(cid);
+        }
+    }
+    for (size_t i = n; i-- > 0;) {
+        const char *d = gone.diff_ids[i];
+        bool dup = false;
+        for (size_t j = i + 1; j < n; j++)
+            dup = dup || strcmp(gone.diff_ids[j], d) == 0;
+        if (dup)
+            continue;
+        if (layer_refs_locked(s, d) == 0) {
+            int64_t sz = 0;
+            (void)layer_size_locked(s, d, &sz);
+            if (drop_layer_locked(s, d, l) < 0) {
+                log_warn("cannot remove layer %.19s, ignoring (removed at next start)", d);
+                continue;
+            }
+            l->reclaimed += sz;
+            if (r == 0 && chain && chain[i])
+                r = rm_add(l, true, chain[i]);
+        } else {
+            int64_t sz = 0;
+            if (layer_size_locked(s, d, &sz) == 0)
+                (void)write_layer_json_locked(s, d, sz);
+        }
+    }
+    free_strv(chain);
+    img_release(&gone);
+    if (r < 0)
+        return err_set(err, r, "out of memory");
+    return 0;
+}
+
+static const struct rt_image_user *find_user(const struct rt_image_user *users, size_t n,
+                                             const char *id, bool running_only)
+{
+    for (size_t i = 0; users && i < n; i++) {
+        if (users[i].image_id && strcmp(users[i].image_id, id) == 0 &&
+            (!running_only || users[i].running))
+            return &users[i];
+    }
+    return NULL;
+}
+
+/* Untag every reference of id (lock held). */
+static int untag_all_locked(struct rt_image_store *s, const char *id, struct rmlist *l)
+{
+    bool tags = false, digests = false;
+    int r = 0;
+
+    for (size_t i = 0; i < s->tags.n && r == 0;) {
+        if (strcmp(s->tags.v[i].id, id) == 0) {
+            r = rm_add(l, false, s->tags.v[i].ref);
+            tab_del(&s->tags, s->tags.v[i].ref);
+            tags = true;
+        } else {
+            i++;
+        }
+    }
+    for (size_t i = 0; i < s->digests.n && r == 0;) {
+        if (strcmp(s->digests.v[i].id, id) == 0) {
+            r = rm_add(l, false, s->digests.v[i].ref);
+            tab_del(&s->digests, s->digests.v[i].ref);
+            digests = true;
+        } else {
+            i++;
+        }
+    }
+    if (tags && write_repositories_locked(s) < 0)
+        r = -EIO;
+    if (digests && tab_write(s, &s->digests) < 0)
+        r = -EIO;
+    return r;
+}
+
+static size_t count_refs_locked(struct rt_image_store *s, const char *id)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->tags.n; i++)
+        n += strcmp(s->tags.v[i].id, id) == 0;
+    for (size_t i = 0; i < s->digests.n; i++)
+        n += strcmp(s->digests.v[i].id, id) == 0;
+    return n;
+}
+
+static bool single_repo_locked(struct rt_image_store *s, const char *id)
+{
+    const char *first = NULL;
+    struct tagtab *tabs[2] = {&s->tags, &s->digests};
+
+    for (size_t t = 0; t < 2; t++)
+        for (size_t i = 0; i < tabs[t]->n; i++) {
+            if (strcmp(tabs[t]->v[i].id, id) != 0)
+                continue;
+            if (!first)
+                first = tabs[t]->v[i].ref;
+            else if (!same_repo(first, tabs[t]->v[i].ref))
+                return false;
+        }
+    return true;
+}
+
+static int remove_locked(struct rt_image_store *s, const char *name, bool force,
+                         const struct rt_image_user *users, size_t n_users, struct rmlist *l,
+                         struct err *err)
+{
+    struct img *m = NULL;
+    struct tag *t = NULL;
+    char ref[512];
+    char id[72];
+    const struct rt_image_user *u;
+    bool quiet = false;
+    int r;
+
+    r = resolve_locked(s, name, &m, err);
+    if (r < 0)
+        return r;
+    memcpy(id, m->id, sizeof(id));
+    if (!is_sha256_id(name) && rt_image_normalize_ref(name, ref) == 0)
+        t = tab_find(strchr(ref, '@') ? &s->digests : &s->tags, ref);
+    if (t && strcmp(t->id, id) == 0) {
+        bool is_digest = strchr(ref, '@') != NULL;
+        if (count_refs_locked(s, id) == 1) {
+            u = find_user(users, n_users, id, true);
+            if (!u && !force)
+                u = find_user(users, n_users, id, false);
+            if (u)
+                return err_set(err, -EEXIST,
+                               "conflict: unable to remove repository reference \"%s\" (%s) - "
+                               "container %.12s is using its referenced image %.12s",
+                               name, force ? "cannot be forced" : "must force",
+                               u->container_id, id + 7);
+        }
+        r = rm_add(l, false, ref);
+        if (r < 0)
+            return err_set(err, r, "out of memory");
+        tab_del(is_digest ? &s->digests : &s->tags, ref);
+        r = is_digest ? tab_write(s, &s->digests) : write_repositories_locked(s);
+        if (r < 0)
+            return err_set(err, r, "write references: %s", strerror(-r));
+        if (!is_digest) {
+            /* the last tag of a repository takes that repository's digests along */
+            bool other_tag = false;
+            for (size_t i = 0; i < s->tags.n; i++)
+                other_tag = other_tag || (strcmp(s->tags.v[i].id, id) == 0 &&
+                                          same_repo(s->tags.v[i].ref, ref));
+            if (!other_tag) {
+                bool changed = false;
+                for (size_t i = 0; i < s->digests.n;) {
+                    if (strcmp(s->digests.v[i].id, id) == 0 &&
+                        same_repo(s->digests.v[i].ref, ref)) {
+                        if (rm_add(l, false, s->digests.v[i].ref) < 0)
+                            return err_set(err, -ENOMEM, "out of memory");
+                        tab_del(&s->digests, s->digests.v[i].ref);
+                        changed = true;
+                    } else {
+                        i++;
+                    }
+                }
+                if (changed)
+                    (void)tab_write(s, &s->digests);
+            }
+        }
+        if (count_refs_locked(s, id) > 0)
+            return 0;
+        quiet = true;
+    } else {
+        if (count_refs_locked(s, id) > 0 && !force && !single_repo_locked(s, id))
+            return err_set(err, -EEXIST,
+                           "conflict: unable to delete %.12s (must be forced) - image is "
+                           "referenced in multiple repositories",
+                           id + 7);
+        u = find_user(users, n_users, id, true);
+        if (u)
+            return err_set(err, -EEXIST,
+                           "conflict: unable to delete %.12s (cannot be forced) - image is being "
+                           "used by running container %.12s",
+                           id + 7, u->container_id);
+        u = find_user(users, n_users, id, false);
+        if (u && !force)
+            return err_set(err, -EEXIST,
+                           "conflict: unable to delete %.12s (must be forced) - image is being "
+                           "used by stopped container %.12s",
+                           id + 7, u->container_id);
+        r = untag_all_locked(s, id, l);
+        if (r < 0)
+            return err_set(err, r, "untag: %s", strerror(-r));
+    }
+    /* the image itself */
+    if (find_user(users, n_users, id, true) || (!force && find_user(users, n_users, id, false))) {
+        if (quiet)
+            return 0; /* untagged; the image stays for its container */
+    }
+    m = find_img_locked(s, id);
+    if (!m)
+        return 0;
+    return delete_img_locked(s, m, l, err);
+}
+
+static void rm_steal(struct rmlist *l, struct rt_image_rm **ret, size_t *ret_n)
+{
+    if (ret && ret_n) {
+        *ret = l->v;
+        *ret_n = l->n;
+    } else {
+        rt_image_rm_free(l->v, l->n);
+    }
+    l->v = NULL;
+    l->n = 0;
+}
+
+int rt_image_remove(struct rt_image_store *s, const char *name, bool force, bool noprune,
+                    const struct rt_image_user *users, size_t n_users, struct rt_image_rm **ret,
+                    size_t *ret_n, struct err *err)
+{
+    struct rmlist l = {0};
+    int r;
+
+    (void)noprune; /* no parent images: nothing to keep */
+    if (!s || !name)
+        return err_set(err, -EINVAL, "invalid arguments");
+    (void)pthread_mutex_lock(&s->lock);
+    r = remove_locked(s, name, force, users, n_users, &l, err);
+    (void)pthread_mutex_unlock(&s->lock);
+    rm_empty_trash(&l);
+    if (r < 0) {
+        rt_image_rm_free(l.v, l.n);
+        return r;
+    }
+    rm_steal(&l, ret, ret_n);
+    return 0;
+}
+
+int rt_image_prune(struct rt_image_store *s, bool all, const struct rt_image_user *users,
+                   size_t n_users, struct rt_image_rm **ret, size_t *ret_n, int64_t *ret_reclaimed,
+                   struct err *err)
+{
+    struct rmlist l = {0};
+    int r = 0;
+
+    if (!s)
+        return err_set(err, -EINVAL, "invalid arguments");
+    (void)pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_imgs && r == 0;) {
+        struct img *m = &s->imgs[i];
+        char id[72];
+        memcpy(id, m->id, sizeof(id));
+        if (find_user(users, n_users, id, false) || (!all && count_refs_locked(s, id) > 0)) {
+            i++;
+            continue;
+        }
+        r = untag_all_locked(s, id, &l);
+        if (r < 0) {
+            err_set(err, r, "untag: %s", strerror(-r));
+            break;
+        }
+        /* delete_img_locked moves the last image into slot i: do not advance */
+        r = delete_img_locked(s, m, &l, err);
+    }
+    (void)pthread_mutex_unlock(&s->lock);
+    rm_empty_trash(&l);
+    if (ret_reclaimed)
+        *ret_reclaimed = l.reclaimed;
+    if (r < 0) {
+        rt_image_rm_free(l.v, l.n);
+        return r;
+    }
+    rm_steal(&l, ret, ret_n);
+    return 0;
+}
+
+/* Remove a layer that a failed load stored and no image uses. */
+void rt__layer_drop_unused(struct rt_image_store *s, const char *diff_id)
+{
+    struct rmlist l = {0};
+
+    (void)pthread_mutex_lock(&s->lock);
+    if (layer_refs_locked(s, diff_id) == 0 && drop_layer_locked(s, diff_id, &l) < 0)
+        log_warn("cannot remove layer %.19s, ignoring", diff_id);
+    (void)pthread_mutex_unlock(&s->lock);
+    rm_empty_trash(&l);
+}
+
+/* Layers no image uses (a crash during rmi, a failed pull) and metadata
+ * files without their layer: dropped at start, when nothing is in flight. */
+static void clean_orphan_layers(struct rt_image_store *s)
+{
+    CLEANUP(closedirp) DIR *d = NULL;
+    struct dirent *de;
+    struct rmlist l = {0};
+    int fd = openat(s->layers_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        if (fd >= 0)
+            (void)close(fd);
+        return;
+    }
+    while ((de = readdir(d))) {
+        char diff_id[72];
+        size_t len = strlen(de->d_name);
+        if (len < 64 || !id_is_hex(de->d_name, 64))
+            continue;
+        (void)snprintf(diff_id, sizeof(diff_id), "sha256:%.64s", de->d_name);
+        if (len == 64) {
+            if (layer_refs_locked(s, diff_id) == 0) {
+                log_info("image store: removing unused layer %.19s", diff_id);
+                (void)drop_layer_locked(s, diff_id, &l);
+            }
+        } else if ((strcmp(de->d_name + 64, ".json") == 0 ||
+                    strcmp(de->d_name + 64, ".tarsplit") == 0) &&
+                   !layer_exists(s, diff_id)) {
+            (void)unlinkat(s->layers_fd, de->d_name, 0);
+        }
+    }
+    rm_empty_trash(&l);
+}
+
+
+int rt__image_tmp_fd(struct rt_image_store *s)
+{
+    return s->tmp_fd;
 }

@@ -5,7 +5,9 @@
  *   layers/<diff-id hex>/          extracted layer (an overlay lowerdir), 0700 parent
  *   layers/<diff-id hex>.json      {"size": bytes, "refs": n}  (shared by images)
  *   configs/<image id hex>.json    the image config (OCI/Docker image config JSON)
+ *   layers/<diff-id hex>.tarsplit  the layer tar minus file contents (see rt_image_layer_tar)
  *   repositories.json              {"name:tag": "sha256:<id>", ...}
+ *   repodigests.json               {"name@sha256:<manifest digest>": "sha256:<id>", ...}
  *   tmp/                           spooled uploads and partial extractions
  * The image id is the sha256 of the config JSON bytes, as in Docker.
  *
@@ -47,6 +49,8 @@ struct rt_image {
     int64_t created_ns;
     int64_t size;      /* sum of layer sizes (Docker's: lstat sizes of non-dirs) */
     char *config_json; /* the raw image config document */
+    char **repo_digests; /* NULL-terminated "name@sha256:...", sorted */
+    size_t n_repo_digests;
 };
 
 /* Open (creating dirs) the store under data_root. Loads configs/ and
@@ -113,5 +117,95 @@ int rt_image_normalize_ref(const char *ref, char out[512]);
  * Blocking: for the thread pool. */
 int rt_image_layer_tar(struct rt_image_store *s, const char *diff_id, int out_fd,
                        struct err *err);
+
+/* Size in bytes of what rt_image_layer_tar writes. -ENOTSUP for a layer
+ * stored without tar-split data, -ENOENT if unknown. Not blocking. */
+int rt_image_layer_tar_size(struct rt_image_store *s, const char *diff_id, uint64_t *ret_size,
+                            struct err *err);
+
+/* Record that image id (full "sha256:<hex>" or any name) is known in a
+ * registry by "name@sha256:<manifest digest>" (after a pull or push); shown
+ * as RepoDigests, accepted by lookup. The image's other digest for the same
+ * repository is replaced. */
+int rt_image_add_repo_digest(struct rt_image_store *s, const char *id, const char *ref,
+                             struct err *err);
+
+/* A container using an image, for rmi and prune conflict checks. */
+struct rt_image_user {
+    const char *container_id; /* full id */
+    const char *image_id;     /* "sha256:<hex>" */
+    bool running;
+};
+
+/* One line of docker rmi's answer: {"Untagged": what} or {"Deleted": what}. */
+struct rt_image_rm {
+    bool deleted;
+    char *what;
+};
+void rt_image_rm_free(struct rt_image_rm *v, size_t n);
+
+/*
+ * docker rmi (DELETE /images/{name}), with dockerd's rules: by a tag, the tag
+ * is removed, and the image too when it was its last reference; by an id,
+ * an image with several tags needs force (-EEXIST "unable to delete <id12>
+ * (must be forced) - image is referenced in multiple repositories"); a
+ * container using the image is a conflict (-EEXIST) unless force, and a
+ * running one even with force ("cannot be forced"; by a tag with force the
+ * tag goes and the image stays). Deleting an image deletes its layers that
+ * no other image uses (noprune has no effect: there are no parent images).
+ * Metadata is updated before any directory is removed, so a crash never
+ * leaves an image with a missing layer. users: every container (may be
+ * NULL/0). *ret is the docker answer (free with rt_image_rm_free).
+ * Blocking (removes directories): for the thread pool.
+ */
+int rt_image_remove(struct rt_image_store *s, const char *name, bool force, bool noprune,
+                    const struct rt_image_user *users, size_t n_users, struct rt_image_rm **ret,
+                    size_t *ret_n, struct err *err);
+
+/* docker image prune: all=false removes dangling (untagged) images, all=true
+ * every image no container uses. ret_reclaimed: bytes of deleted layers. */
+int rt_image_prune(struct rt_image_store *s, bool all, const struct rt_image_user *users,
+                   size_t n_users, struct rt_image_rm **ret, size_t *ret_n, int64_t *ret_reclaimed,
+                   struct err *err);
+
+/*
+ * docker save: write a tar in the `docker save` format (manifest.json,
+ * repositories, <config hex>.json, <layer>/layer.tar, VERSION, json) of the
+ * images named (a name saves that tag; an id saves the image untagged) to
+ * out_fd (a pipe or file; written sequentially). Checks every name and
+ * layer before the first byte is written (-ENOENT, -ENOTSUP).
+ * Blocking: for a worker thread.
+ */
+int rt_image_save(struct rt_image_store *s, const char *const *names, size_t n_names, int out_fd,
+                  struct err *err);
+/* Check names for save without writing anything (same errors). */
+int rt_image_save_check(struct rt_image_store *s, const char *const *names, size_t n_names,
+                        struct err *err);
+
+struct rt_image_load_layer {
+    char short_id[13]; /* first 12 hex of the diff id */
+    int64_t size;      /* bytes of the layer blob in the archive */
+};
+
+struct rt_image_load_result {
+    char **lines; /* "Loaded image: x:t\n" or "Loaded image ID: sha256:...\n" */
+    size_t n_lines;
+    struct rt_image_load_layer *layers; /* layers extracted (not already stored) */
+    size_t n_layers;
+};
+void rt_image_load_result_release(struct rt_image_load_result *res);
+
+/*
+ * docker load: read a tar (plain or compressed) from fd, a seekable file,
+ * in the docker save format (manifest.json) or the OCI image layout
+ * (oci-layout, index.json, blobs/sha256/..., nested indexes, linux/amd64
+ * picked, tags from org.opencontainers.image.ref.name or
+ * io.containerd.image.name). Verifies config digests, blob digests (OCI)
+ * and every layer's diff-id against the config. Bad archives: -EINVAL with
+ * a message; an image is stored whole or not at all, and layers extracted
+ * by a failed load are removed. Blocking: for the thread pool.
+ */
+int rt_image_load(struct rt_image_store *s, int fd, struct rt_image_load_result *ret,
+                  struct err *err);
 
 #endif

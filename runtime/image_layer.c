@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@
 
 struct pipe_ctx {
     struct archive *raw; /* stage 1 */
+    struct rt__ts *ts;
     EVP_MD_CTX *md;
     uint64_t bytes;
     uint64_t max_bytes;
@@ -65,6 +67,7 @@ struct dir_time {
 struct xctx {
     int root_fd; /* O_RDONLY|O_DIRECTORY, the layer root */
     const struct rt__layer_limits *lim;
+    struct rt__ts *ts;
     uint64_t entries;
     uint64_t declared;
     struct dir_time *dts;
@@ -221,6 +224,11 @@ static int walk_dir_err(int root_fd, const char *dir, bool create, const char *e
         cur = nfd;
     }
     return cur;
+}
+
+int rt__layer_walk_dir(int root_fd, const char *dir, const char *entry)
+{
+    return walk_dir_err(root_fd, dir, false, entry, NULL);
 }
 
 static int walk_dir(struct xctx *x, const char *dir, bool create, const char *entry)
@@ -470,6 +478,9 @@ static int do_regular(struct xctx *x, struct archive *a, struct archive_entry *e
     }
     if (fd < 0)
         return err_set(x->err, -errno, "tar entry %s: create: %m", entry);
+    if (x->ts && archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
+        rt__ts_file(x->ts, (uint64_t)archive_filter_bytes(a, 0), (uint64_t)archive_entry_size(e),
+                    entry);
     r = write_data(x, a, fd, e, entry);
     if (r < 0)
         return r;
@@ -709,6 +720,9 @@ static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *
         return r < 0 ? r : remember_dir_time(x, "", e);
     }
     base = split_path(rel, dir, sizeof(dir));
+    rt__ts_entry(x->ts, rel, !link && archive_entry_filetype(e) == AE_IFDIR,
+                 !link && archive_entry_filetype(e) == AE_IFREG && archive_entry_size_is_set(e) &&
+                     archive_entry_size(e) > 0);
     r = do_whiteout(x, e, dir, base, rel);
     if (r != 0)
         return r < 0 ? r : 0;
@@ -781,11 +795,53 @@ static la_ssize_t tar_read_cb(struct archive *a, void *opaque, const void **ret_
     }
     if (pipe_account(p, a, (size_t)n) < 0)
         return -1;
+    rt__ts_feed(p->ts, p->buf, (size_t)n);
     *ret_buf = p->buf;
     return n;
 }
 
-static int stage1_open(struct pipe_ctx *p, int fd, struct err *err)
+/* Raw reader over [off, off+len) of a file, hashing what it reads. */
+struct range_rd {
+    const struct rt__layer_src *src;
+    int64_t pos;
+    char *buf;
+};
+
+static la_ssize_t range_read_cb(struct archive *a, void *opaque, const void **ret_buf)
+{
+    struct range_rd *rr = opaque;
+    int64_t end = rr->src->len >= 0 ? rr->src->off + rr->src->len : INT64_MAX;
+    size_t want = 64 * 1024;
+    ssize_t n;
+
+    if (rr->pos >= end)
+        return 0;
+    if ((int64_t)want > end - rr->pos)
+        want = (size_t)(end - rr->pos);
+    do {
+        /* a stream (pipe, socket) is read as is; a range with pread */
+        n = rr->src->len < 0 ? read(rr->src->fd, rr->buf, want)
+                             : pread(rr->src->fd, rr->buf, want, rr->pos);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        archive_set_error(a, errno, "read: %s", strerror(errno));
+        return -1;
+    }
+    if (n == 0 && rr->src->len >= 0) {
+        archive_set_error(a, EIO, "unexpected end of the archive member");
+        return -1;
+    }
+    if (rr->src->raw_md && EVP_DigestUpdate(rr->src->raw_md, rr->buf, (size_t)n) != 1) {
+        archive_set_error(a, EIO, "sha256 failed");
+        return -1;
+    }
+    rr->pos += n;
+    *ret_buf = rr->buf;
+    return n;
+}
+
+static int stage1_open(struct pipe_ctx *p, const struct rt__layer_src *src, struct range_rd *rr,
+                       struct err *err)
 {
     struct archive_entry *e;
     int r;
@@ -803,7 +859,12 @@ static int stage1_open(struct pipe_ctx *p, int fd, struct err *err)
     (void)archive_read_support_format_raw(p->raw);
     /* empty input is a valid (empty) raw stream; the tar stage rejects it */
     (void)archive_read_support_format_empty(p->raw);
-    if (archive_read_open_fd(p->raw, fd, 64 * 1024) != ARCHIVE_OK)
+    rr->src = src;
+    rr->pos = src->off;
+    rr->buf = malloc(64 * 1024);
+    if (!rr->buf)
+        return err_set(err, -ENOMEM, "out of memory");
+    if (archive_read_open(p->raw, rr, NULL, range_read_cb, NULL) != ARCHIVE_OK)
         return err_set(err, -EINVAL, "read layer: %s",
                        archive_error_string(p->raw) ?: "cannot open stream");
     r = archive_read_next_header(p->raw, &e);
@@ -815,11 +876,13 @@ static int stage1_open(struct pipe_ctx *p, int fd, struct err *err)
     return 0;
 }
 
-int rt__layer_extract(int tar_fd, int dest_fd, const struct rt__layer_limits *lim,
-                      char ret_diff_id[72], struct err *err)
+int rt__layer_extract(const struct rt__layer_src *src, int dest_fd,
+                      const struct rt__layer_limits *lim, struct rt__ts *ts, char ret_diff_id[72],
+                      struct err *err)
 {
-    struct pipe_ctx p = {.max_bytes = lim->max_bytes};
-    struct xctx x = {.root_fd = dest_fd, .lim = lim, .err = err};
+    struct range_rd rr = {0};
+    struct pipe_ctx p = {.max_bytes = lim->max_bytes, .ts = ts};
+    struct xctx x = {.root_fd = dest_fd, .lim = lim, .ts = ts, .err = err};
     struct archive *tar = NULL;
     struct archive_entry *e;
     unsigned char md[32];
@@ -835,7 +898,7 @@ int rt__layer_extract(int tar_fd, int dest_fd, const struct rt__layer_limits *li
         r = err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    r = stage1_open(&p, tar_fd, err);
+    r = stage1_open(&p, src, &rr, err);
     if (r < 0)
         goto out;
     tar = archive_read_new();
@@ -883,6 +946,7 @@ int rt__layer_extract(int tar_fd, int dest_fd, const struct rt__layer_limits *li
             r = -EFBIG;
             goto tar_error;
         }
+        rt__ts_feed(p.ts, p.buf, (size_t)n);
     }
     r = apply_dir_times(&x);
     if (r < 0)
@@ -916,6 +980,7 @@ out:
         (void)archive_read_free(p.raw);
     EVP_MD_CTX_free(p.md);
     free(p.buf);
+    free(rr.buf);
     for (size_t i = 0; i < x.n_dts; i++)
         free(x.dts[i].path);
     free(x.dts);

@@ -120,7 +120,8 @@ teardown() { suite_teardown; }
 }
 
 @test "stdin is passed with -i" {
-    run bash -c "echo piped | docker run --rm -i bb:latest cat"
+    # (a daemon that misses the stdin EOF would hang here: bounded at 30 s)
+    run bash -c "echo piped | SUITE_CMD_TIMEOUT=30 docker run --rm -i bb:latest cat"
     [ "$status" -eq 0 ]
     [ "$output" = "piped" ]
 }

@@ -104,9 +104,9 @@ sinspect() {
 }
 
 @test "shoal run keeps stdout and stderr apart" {
-    run bash -c "'$SHOAL_BUILD/shoal' run --rm bb sh -c 'echo out; echo err >&2' 2>/dev/null"
+    run bash -c "shoal run --rm bb sh -c 'echo out; echo err >&2' 2>/dev/null"
     [ "$output" = out ]
-    run bash -c "'$SHOAL_BUILD/shoal' run --rm bb sh -c 'echo out; echo err >&2' 2>&1 >/dev/null"
+    run bash -c "shoal run --rm bb sh -c 'echo out; echo err >&2' 2>&1 >/dev/null"
     [ "$output" = err ]
 }
 
@@ -127,7 +127,7 @@ sinspect() {
 }
 
 @test "shoal run -i passes stdin" {
-    run bash -c "echo piped | '$SHOAL_BUILD/shoal' run --rm -i bb cat"
+    run bash -c "echo piped | SUITE_CMD_TIMEOUT=30 shoal run --rm -i bb cat"
     [ "$output" = piped ]
 }
 
@@ -155,7 +155,7 @@ sinspect() {
 
 @test "shoal logs" {
     shoal run -d --name lg bb sh -c 'echo one; echo two; sleep 1000'
-    retry 50 0.1 bash -c "[[ \$('$SHOAL_BUILD/shoal' logs lg | wc -l) -ge 2 ]]"
+    retry 50 0.1 bash -c "[[ \$(shoal logs lg | wc -l) -ge 2 ]]"
     run shoal logs lg
     [ "$output" = "$(printf 'one\ntwo')" ]
     run shoal logs --tail 1 lg
@@ -284,7 +284,7 @@ sinspect() {
     shoal run -d --name lr bb sh -c 'while true; do echo tick; sleep 0.2; done'
     local pid n1 n2
     pid=$(sinspect lr State.Pid)
-    retry 50 0.1 bash -c "[[ \$('$SHOAL_BUILD/shoal' logs lr | wc -l) -ge 2 ]]"
+    retry 50 0.1 bash -c "[[ \$(shoal logs lr | wc -l) -ge 2 ]]"
     daemon_kill9
     run shoal ps
     [ "$status" -eq 1 ]

@@ -34,15 +34,22 @@ export SHOAL_TEST_DAEMON SHOAL_BUILD REPO_ROOT DOCKER_BIN
 
 # ---------------------------------------------------------------- small tools
 
+# Every CLI call is bounded: bats 1.8 has no per-test timeout, and one hung
+# request must fail its test, not stall the suite (exit 124 on timeout).
+SUITE_CMD_TIMEOUT=${SUITE_CMD_TIMEOUT:-120}
+export SUITE_CMD_TIMEOUT
+
 # The stock docker CLI, talking to the daemon under test ($DOCKER_HOST).
 docker() {
-    command "$DOCKER_BIN" "$@"
+    timeout -k 5 "$SUITE_CMD_TIMEOUT" "$DOCKER_BIN" "$@"
 }
 
 # Our CLI, talking to the daemon under test ($SHOAL_HOST).
 shoal() {
-    command "$SHOAL_BUILD/shoal" "$@"
+    timeout -k 5 "$SUITE_CMD_TIMEOUT" "$SHOAL_BUILD/shoal" "$@"
 }
+# ... also inside `bash -c '...'` of a test
+export -f docker shoal
 
 # curl_api ARGS... - curl against the daemon's Unix socket; path is the last arg,
 # e.g. curl_api -sS -X POST http://d/v1.41/containers/create

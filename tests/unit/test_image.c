@@ -173,7 +173,7 @@ static size_t count_subdir(struct fx *f, const char *sub)
     return n;
 }
 
-/* layers/ holds only dirs and their .json: count the dirs */
+/* layers/ holds dirs and their .json and .tarsplit: count the dirs */
 static size_t count_layer_dirs(struct fx *f)
 {
     char *p;
@@ -185,7 +185,7 @@ static size_t count_layer_dirs(struct fx *f)
     d = opendir(p);
     assert_non_null(d);
     while ((de = readdir(d))) {
-        if (de->d_name[0] != '.' && !strstr(de->d_name, ".json"))
+        if (de->d_name[0] != '.' && !strchr(de->d_name, '.'))
             n++;
     }
     (void)closedir(d);
