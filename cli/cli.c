@@ -33,6 +33,11 @@ static const struct cmd commands[] = {
     {"import", cli_cmd_import, "Import the contents from a tarball to create a filesystem image"},
     {"version", cli_cmd_version, "Show the shoal version information"},
     {"info", cli_cmd_info, "Display system-wide information"},
+    {"load", cli_cmd_load, "Load an image from a tar archive or STDIN"},
+    {"save", cli_cmd_save, "Save one or more images to a tar archive"},
+    {"rmi", cli_cmd_rmi, "Remove one or more images"},
+    {"tag", cli_cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
+    {"history", cli_cmd_history, "Show the history of an image"},
 };
 
 /* `shoal container <sub>` and `shoal image <sub>` */
@@ -57,6 +62,12 @@ static const struct {
     {"image", "list", cli_cmd_images},
     {"image", "import", cli_cmd_import},
     {"image", "inspect", cli_cmd_image_inspect},
+    {"image", "load", cli_cmd_load},
+    {"image", "save", cli_cmd_save},
+    {"image", "rm", cli_cmd_rmi},
+    {"image", "tag", cli_cmd_tag},
+    {"image", "history", cli_cmd_history},
+    {"image", "prune", cli_cmd_image_prune},
     {"system", "info", cli_cmd_info},
 };
 

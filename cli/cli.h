@@ -266,6 +266,12 @@ int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_load(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_save(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_rmi(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_tag(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_history(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_image_prune(struct cli_ctx *ctx, int argc, char **argv);
 
 /* Entry point used by cli/main.c. Returns the process exit code. */
 int cli_main(int argc, char **argv);

@@ -12,6 +12,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/util.h"
 
 #include "cli/cli.h"
 
@@ -378,5 +379,469 @@ int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "%s\n", jc.error);
         return 1;
     }
+    return 0;
+}
+
+/* ---- load, save, rmi, tag, history, image prune ------------------------------------ */
+
+static int escaped_path(struct buf *p, const char *prefix, const char *name, const char *suffix)
+{
+    int r = buf_puts(p, prefix);
+
+    if (r >= 0)
+        r = cli_path_escape(p, name);
+    if (r >= 0 && suffix)
+        r = buf_puts(p, suffix);
+    return r;
+}
+
+int cli_cmd_load(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const char *input = NULL;
+    bool quiet = false;
+    const struct cli_flag flags[] = {
+        {.name = "input",
+         .shorthand = 'i',
+         .type = CLI_FLAG_STRING,
+         .dest = &input,
+         .help = "Read from tar archive file, instead of STDIN"},
+        {.name = "quiet",
+         .shorthand = 'q',
+         .type = CLI_FLAG_BOOL,
+         .dest = &quiet,
+         .help = "Suppress the load output"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {
+        "load", "[OPTIONS]", "Load an image from a tar archive or STDIN", flags, false, 0, 0};
+    struct cli_strv args;
+    struct err err = {0};
+    cleanup_close int fd = -1;
+    struct jsonmsg_ctx jc;
+    int ex, rc, r = 0;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    cli_strv_release(&args);
+    if (input && *input) {
+        fd = open(input, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "open %s: %s\n", input, strerror(errno));
+            return 1;
+        }
+    } else {
+        if (isatty(STDIN_FILENO)) {
+            fprintf(stderr, "requested load from stdin, but stdin is empty\n");
+            return 1;
+        }
+        fd = dup(STDIN_FILENO);
+    }
+    memset(&jc, 0, sizeof(jc));
+    buf_init(&jc.pending);
+    {
+        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
+        struct cli_req req = {.method = "POST",
+                              .path = "/images/load",
+                              .query = quiet || !isatty(STDOUT_FILENO) ? "quiet=1" : "quiet=0",
+                              .content_type = "application/x-tar",
+                              .body_fd = fd};
+        struct cli_resp resp;
+
+        cli_resp_init(&resp);
+        r = cli_conn_open(&ctx->client, &c, &err);
+        if (r >= 0)
+            r = cli_conn_send(c, &req, &err);
+        if (r >= 0)
+            r = cli_conn_read_head(c, &resp, &err);
+        if (r >= 0 && resp.status >= 400) {
+            r = cli_conn_read_body(c, NULL, NULL, &err);
+            if (r >= 0)
+                r = cli_resp_error(&resp, &req, &err);
+        } else if (r >= 0) {
+            r = cli_conn_read_body(c, jsonmsg_body, &jc, &err);
+        }
+        cli_resp_release(&resp);
+    }
+    buf_release(&jc.pending);
+    if (r < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    if (jc.failed) {
+        fprintf(stderr, "%s\n", jc.error);
+        return 1;
+    }
+    return 0;
+}
+
+struct save_out {
+    int fd;
+};
+
+static int save_body(void *ctx, const char *data, size_t len)
+{
+    struct save_out *so = ctx;
+
+    return write_all(so->fd, data, len) < 0 ? -EIO : 0;
+}
+
+int cli_cmd_save(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const char *output = NULL;
+    const struct cli_flag flags[] = {
+        {.name = "output",
+         .shorthand = 'o',
+         .type = CLI_FLAG_STRING,
+         .dest = &output,
+         .help = "Write to a file, instead of STDOUT"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {"save",
+                                      "[OPTIONS] IMAGE [IMAGE...]",
+                                      "Save one or more images to a tar archive (streamed to "
+                                      "STDOUT by default)",
+                                      flags,
+                                      false,
+                                      1,
+                                      -1};
+    struct cli_strv args;
+    struct err err = {0};
+    struct buf q;
+    struct save_out so = {.fd = -1};
+    char tmp[4200] = "";
+    int ex, rc, r = 0;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    if (!output || !*output) {
+        if (isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "shoal: Cowardly refusing to save to a terminal. Use the -o flag or "
+                            "redirect\n");
+            cli_strv_release(&args);
+            return 1;
+        }
+        so.fd = STDOUT_FILENO;
+    } else {
+        /* written next to the target, renamed when complete (like docker) */
+        (void)snprintf(tmp, sizeof(tmp), "%s.shoal-save-%d", output, (int)getpid());
+        so.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (so.fd < 0) {
+            fprintf(stderr, "shoal: failed to save image: invalid output path: %s\n",
+                    strerror(errno));
+            cli_strv_release(&args);
+            return 1;
+        }
+    }
+    buf_init(&q);
+    for (size_t i = 0; i < args.n && r >= 0; i++)
+        r = cli_query_add(&q, "names", args.v[i]);
+    cli_strv_release(&args);
+    if (r < 0)
+        return oom();
+    {
+        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
+        struct cli_req req = {
+            .method = "GET", .path = "/images/get", .query = q.data, .body_fd = -1};
+        struct cli_resp resp;
+
+        cli_resp_init(&resp);
+        r = cli_conn_open(&ctx->client, &c, &err);
+        if (r >= 0)
+            r = cli_conn_send(c, &req, &err);
+        if (r >= 0)
+            r = cli_conn_read_head(c, &resp, &err);
+        if (r >= 0 && resp.status >= 400) {
+            r = cli_conn_read_body(c, NULL, NULL, &err);
+            if (r >= 0)
+                r = cli_resp_error(&resp, &req, &err);
+        } else if (r >= 0) {
+            r = cli_conn_read_body(c, save_body, &so, &err);
+        }
+        cli_resp_release(&resp);
+    }
+    buf_release(&q);
+    if (tmp[0]) {
+        if (r >= 0 && (fsync(so.fd) < 0 || rename(tmp, output) < 0))
+            r = err_set(&err, -errno, "failed to save image: %s", strerror(errno));
+        (void)close(so.fd);
+        if (r < 0)
+            (void)unlink(tmp);
+    }
+    if (r < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_cmd_rmi(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool force = false, no_prune = false;
+    const struct cli_flag flags[] = {
+        {.name = "force",
+         .shorthand = 'f',
+         .type = CLI_FLAG_BOOL,
+         .dest = &force,
+         .help = "Force removal of the image"},
+        {.name = "no-prune",
+         .type = CLI_FLAG_BOOL,
+         .dest = &no_prune,
+         .help = "Do not delete untagged parents"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {
+        "rmi", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", flags, false, 1, -1};
+    struct cli_strv args;
+    int ex, rc, status = 0;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    for (size_t i = 0; i < args.n; i++) {
+        struct err err = {0};
+        struct buf p, q;
+        json_t *out = NULL, *v;
+        size_t k;
+        int r;
+
+        buf_init(&p);
+        buf_init(&q);
+        r = escaped_path(&p, "/images/", args.v[i], NULL);
+        if (r >= 0 && force)
+            r = cli_query_add(&q, "force", "1");
+        if (r >= 0 && no_prune)
+            r = cli_query_add(&q, "noprune", "1");
+        if (r >= 0)
+            r = cli_call(&ctx->client, "DELETE", p.data, q.data, NULL, &out, &err);
+        buf_release(&p);
+        buf_release(&q);
+        if (r < 0) {
+            fflush(stdout);
+            fprintf(stderr, "%s\n", err.msg);
+            status = 1;
+            continue;
+        }
+        CLI_JSON_ARRAY_EACH(out, k, v)
+        {
+            const char *u = json_string_value(json_object_get(v, "Untagged"));
+            const char *d = json_string_value(json_object_get(v, "Deleted"));
+            if (u)
+                printf("Untagged: %s\n", u);
+            if (d)
+                printf("Deleted: %s\n", d);
+        }
+        json_decref(out);
+    }
+    cli_strv_release(&args);
+    fflush(stdout);
+    return status;
+}
+
+int cli_cmd_tag(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const struct cli_flag flags[] = {END_FLAGS};
+    const struct cli_cmd_spec spec = {"tag",
+                                      "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+                                      "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+                                      flags,
+                                      false,
+                                      2,
+                                      2};
+    struct cli_strv args;
+    struct err err = {0};
+    char repo[512], tag[256];
+    struct buf p, q;
+    int ex, rc, r;
+    const char *t;
+    const char *slash, *colon;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    t = args.v[1];
+    slash = strrchr(t, '/');
+    colon = strrchr(slash ? slash : t, ':');
+    if (colon) {
+        (void)snprintf(repo, sizeof(repo), "%.*s", (int)(colon - t), t);
+        (void)snprintf(tag, sizeof(tag), "%s", colon + 1);
+    } else {
+        (void)snprintf(repo, sizeof(repo), "%s", t);
+        (void)snprintf(tag, sizeof(tag), "latest");
+    }
+    buf_init(&p);
+    buf_init(&q);
+    r = escaped_path(&p, "/images/", args.v[0], "/tag");
+    if (r >= 0)
+        r = cli_query_add(&q, "repo", repo);
+    if (r >= 0)
+        r = cli_query_add(&q, "tag", tag);
+    cli_strv_release(&args);
+    if (r >= 0)
+        r = cli_call(&ctx->client, "POST", p.data, q.data, NULL, NULL, &err);
+    buf_release(&p);
+    buf_release(&q);
+    if (r < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_cmd_history(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool quiet = false, no_trunc = false, human = true;
+    const struct cli_flag flags[] = {
+        {.name = "human",
+         .shorthand = 'H',
+         .type = CLI_FLAG_BOOL,
+         .dest = &human,
+         .help = "Print sizes and dates in human readable format",
+         .defval = "true"},
+        {.name = "no-trunc",
+         .type = CLI_FLAG_BOOL,
+         .dest = &no_trunc,
+         .help = "Don't truncate output"},
+        {.name = "quiet",
+         .shorthand = 'q',
+         .type = CLI_FLAG_BOOL,
+         .dest = &quiet,
+         .help = "Only show image IDs"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {
+        "history", "[OPTIONS] IMAGE", "Show the history of an image", flags, false, 1, 1};
+    struct cli_strv args;
+    struct err err = {0};
+    struct buf p, out;
+    struct cli_table t;
+    json_t *list = NULL, *h;
+    size_t i;
+    int64_t now = time(NULL);
+    int ex, rc, r;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    buf_init(&p);
+    r = escaped_path(&p, "/images/", args.v[0], "/history");
+    cli_strv_release(&args);
+    if (r >= 0)
+        r = cli_call(&ctx->client, "GET", p.data, NULL, NULL, &list, &err);
+    buf_release(&p);
+    if (r < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    buf_init(&out);
+    cli_table_init(&t, 5);
+    if (!quiet) {
+        const char *hdr[] = {"IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"};
+        r = cli_table_add(&t, hdr);
+    }
+    CLI_JSON_ARRAY_EACH(list, i, h)
+    {
+        const char *id = json_string_value(json_object_get(h, "Id")) ?: "";
+        const char *by = json_string_value(json_object_get(h, "CreatedBy")) ?: "";
+        const char *comment = json_string_value(json_object_get(h, "Comment")) ?: "";
+        char sid[80], dur[64], created[96], size[32];
+        cleanup_free char *by_s = NULL;
+
+        if (r < 0)
+            break;
+        if (strcmp(id, "<missing>") == 0 || no_trunc)
+            (void)snprintf(sid, sizeof(sid), "%s", id);
+        else
+            cli_short_id(id, sid);
+        if (quiet) {
+            r = buf_printf(&out, "%s\n", sid);
+            continue;
+        }
+        cli_human_duration(now - (int64_t)json_integer_value(json_object_get(h, "Created")), dur,
+                           sizeof(dur));
+        (void)snprintf(created, sizeof(created), "%s ago", dur);
+        cli_human_size((double)json_integer_value(json_object_get(h, "Size")), size, sizeof(size));
+        by_s = no_trunc ? strdup(by) : cli_ellipsis(by, 45);
+        {
+            const char *row[] = {sid, created, by_s ? by_s : "", size, comment};
+            r = cli_table_add(&t, row);
+        }
+    }
+    json_decref(list);
+    if (r >= 0 && !quiet)
+        r = cli_table_render(&t, &out);
+    cli_table_release(&t);
+    if (r < 0) {
+        buf_release(&out);
+        return oom();
+    }
+    (void)cli_out(STDOUT_FILENO, out.data, out.len);
+    buf_release(&out);
+    return 0;
+}
+
+int cli_cmd_image_prune(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool all = false, force = false;
+    const struct cli_flag flags[] = {
+        {.name = "all",
+         .shorthand = 'a',
+         .type = CLI_FLAG_BOOL,
+         .dest = &all,
+         .help = "Remove all unused images, not just dangling ones"},
+        {.name = "force",
+         .shorthand = 'f',
+         .type = CLI_FLAG_BOOL,
+         .dest = &force,
+         .help = "Do not prompt for confirmation"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {"prune", "[OPTIONS]", "Remove unused images", flags, false, 0,
+                                      0};
+    struct cli_strv args;
+    struct err err = {0};
+    struct buf q;
+    json_t *out = NULL, *v;
+    size_t k;
+    char size[32];
+    int ex, rc, r;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    cli_strv_release(&args);
+    if (!force) {
+        char ans[16] = "";
+        printf("%s\nAre you sure you want to continue? [y/N] ",
+               all ? "WARNING! This will remove all images without at least one container "
+                     "associated to them."
+                   : "WARNING! This will remove all dangling images.");
+        fflush(stdout);
+        if (!fgets(ans, sizeof(ans), stdin) || (ans[0] != 'y' && ans[0] != 'Y'))
+            return 0;
+    }
+    buf_init(&q);
+    r = cli_query_add(&q, "filters",
+                      all ? "{\"dangling\":{\"false\":true}}" : "{\"dangling\":{\"true\":true}}");
+    if (r >= 0)
+        r = cli_call(&ctx->client, "POST", "/images/prune", q.data, NULL, &out, &err);
+    buf_release(&q);
+    if (r < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    if (json_array_size(json_object_get(out, "ImagesDeleted")))
+        printf("Deleted Images:\n");
+    CLI_JSON_ARRAY_EACH(json_object_get(out, "ImagesDeleted"), k, v)
+    {
+        const char *u = json_string_value(json_object_get(v, "Untagged"));
+        const char *d = json_string_value(json_object_get(v, "Deleted"));
+        if (u)
+            printf("untagged: %s\n", u);
+        if (d)
+            printf("deleted: %s\n", d);
+    }
+    if (json_array_size(json_object_get(out, "ImagesDeleted")))
+        printf("\n");
+    cli_human_size((double)json_integer_value(json_object_get(out, "SpaceReclaimed")), size,
+                   sizeof(size));
+    printf("Total reclaimed space: %s\n", size);
+    json_decref(out);
+    fflush(stdout);
     return 0;
 }

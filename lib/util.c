@@ -147,6 +147,9 @@ int time_parse_rfc3339(const char *s, int64_t *ret_ns)
     }
     int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
+    /* int64 nanoseconds cover 1677..2262 */
+    if (secs <= INT64_MIN / 1000000000LL + 1 || secs >= INT64_MAX / 1000000000LL - 1)
+        return -ERANGE;
     *ret_ns = secs * 1000000000LL + frac;
     return 0;
 }

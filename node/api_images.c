@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/node.h"
-#include "node/progress.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "node/node.h"
+#include "node/progress.h"
 
 static json_t *str_list(char **v, size_t n)
 {
@@ -40,19 +40,18 @@ static json_t *image_summary(const struct rt_image *img)
     json_t *labels = json_object_get(json_object_get(doc, "config"), "Labels");
     json_t *o;
 
-    o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:i, s:O, s:i}", "Id", img->id,
-                  "ParentId", "", "RepoTags",
-                  img->n_repo_tags ? str_list(img->repo_tags, img->n_repo_tags)
+    o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:i, s:O, s:i}", "Id", img->id, "ParentId",
+                  "", "RepoTags",
+                  img->n_repo_tags      ? str_list(img->repo_tags, img->n_repo_tags)
                   : img->n_repo_digests ? json_pack("[s]", "<none>:<none>")
                                         : json_pack("[s]", "<none>:<none>"),
                   "RepoDigests",
                   img->n_repo_digests ? str_list(img->repo_digests, img->n_repo_digests)
                   : img->n_repo_tags  ? json_array()
                                       : json_pack("[s]", "<none>@<none>"),
-                  "Created", (json_int_t)(img->created_ns / 1000000000LL),
-                  "Size", (json_int_t)img->size, "VirtualSize", (json_int_t)img->size,
-                  "SharedSize", -1, "Labels", json_is_object(labels) ? labels : json_null(),
-                  "Containers", -1);
+                  "Created", (json_int_t)(img->created_ns / 1000000000LL), "Size",
+                  (json_int_t)img->size, "VirtualSize", (json_int_t)img->size, "SharedSize", -1,
+                  "Labels", json_is_object(labels) ? labels : json_null(), "Containers", -1);
     json_decref(doc);
     return o;
 }
@@ -93,8 +92,7 @@ static void list_images(struct http_req *req)
                     const char *want = json_string_value(v);
                     const char *tag = imgs[i]->repo_tags[t];
                     size_t wl = strlen(want);
-                    if (strcmp(tag, want) == 0 ||
-                        (strncmp(tag, want, wl) == 0 && tag[wl] == ':'))
+                    if (strcmp(tag, want) == 0 || (strncmp(tag, want, wl) == 0 && tag[wl] == ':'))
                         keep = true;
                 }
             }
@@ -134,22 +132,20 @@ static void inspect_image(struct http_req *req, const char *name)
         json_t *history = json_object_get(doc, "history");
         const char *comment = json_string_value(
             json_object_get(json_array_get(history, json_array_size(history) - 1), "comment"));
-        o = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:O, s:s, s:s, s:I,"
-                      " s:I, s:{s:{}, s:s}, s:{s:s, s:o}, s:{s:s}}",
-                      "Id", img->id, "RepoTags", str_list(img->repo_tags, img->n_repo_tags),
-                      "RepoDigests", str_list(img->repo_digests, img->n_repo_digests), "Parent", "", "Comment", comment ? comment : "",
-                      "Created", created, "Container", "", "ContainerConfig", "DockerVersion",
-                      "", "Author", json_string_value(json_object_get(doc, "author")) ?: "",
-                      "Config",
-                      json_object_get(doc, "config") ? json_object_get(doc, "config")
-                                                     : json_null(),
-                      "Architecture",
-                      json_string_value(json_object_get(doc, "architecture")) ?: "amd64", "Os",
-                      json_string_value(json_object_get(doc, "os")) ?: "linux", "Size",
-                      (json_int_t)img->size, "VirtualSize", (json_int_t)img->size,
-                      "GraphDriver", "Data", "Name", "overlay2", "RootFS", "Type", "layers",
-                      "Layers", str_list(img->diff_ids, img->n_layers), "Metadata",
-                      "LastTagTime", "0001-01-01T00:00:00Z");
+        o = json_pack(
+            "{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:O, s:s, s:s, s:I,"
+            " s:I, s:{s:{}, s:s}, s:{s:s, s:o}, s:{s:s}}",
+            "Id", img->id, "RepoTags", str_list(img->repo_tags, img->n_repo_tags), "RepoDigests",
+            str_list(img->repo_digests, img->n_repo_digests), "Parent", "", "Comment",
+            comment ? comment : "", "Created", created, "Container", "", "ContainerConfig",
+            "DockerVersion", "", "Author", json_string_value(json_object_get(doc, "author")) ?: "",
+            "Config", json_object_get(doc, "config") ? json_object_get(doc, "config") : json_null(),
+            "Architecture", json_string_value(json_object_get(doc, "architecture")) ?: "amd64",
+            "Os", json_string_value(json_object_get(doc, "os")) ?: "linux", "Size",
+            (json_int_t)img->size, "VirtualSize", (json_int_t)img->size, "GraphDriver", "Data",
+            "Name", "overlay2", "RootFS", "Type", "layers", "Layers",
+            str_list(img->diff_ids, img->n_layers), "Metadata", "LastTagTime",
+            "0001-01-01T00:00:00Z");
         if (o && img->n_layers) {
             json_t *data = json_object_get(json_object_get(o, "GraphDriver"), "Data");
             json_object_set_new(data, "UpperDir", json_string(img->layers[img->n_layers - 1]));
@@ -196,10 +192,9 @@ static void import_work(uv_work_t *w)
         im->status = err_set(&im->err, -errno, "rewinding the upload: %s", strerror(errno));
         return;
     }
-    im->status = rt_image_import(rt_images(node_current->rt), im->fd,
-                                 im->repo_tag[0] ? im->repo_tag : NULL,
-                                 (const char *const *)im->changes, im->n_changes, im->message,
-                                 im->id, &im->err);
+    im->status = rt_image_import(
+        rt_images(node_current->rt), im->fd, im->repo_tag[0] ? im->repo_tag : NULL,
+        (const char *const *)im->changes, im->n_changes, im->message, im->id, &im->err);
 }
 
 static void import_done(uv_work_t *w, int status)
@@ -235,8 +230,9 @@ static void import_image(struct http_req *req)
     char ref[512];
 
     if (!src || strcmp(src, "-") != 0) {
-        http_reply_error(req, 400, "importing from a URL is not supported: send the tar as the "
-                                   "request body (fromSrc=-)");
+        http_reply_error(req, 400,
+                         "importing from a URL is not supported: send the tar as the "
+                         "request body (fromSrc=-)");
         return;
     }
     if (req->body_fd < 0) {
@@ -256,8 +252,9 @@ static void import_image(struct http_req *req)
             (void)snprintf(full, sizeof(full), "%s", repo);
         if (rt_image_normalize_ref(full, ref) < 0) {
             free(im);
-            http_reply_error(req, 400, "invalid reference format: repository name must be "
-                                       "lowercase: %s",
+            http_reply_error(req, 400,
+                             "invalid reference format: repository name must be "
+                             "lowercase: %s",
                              full);
             return;
         }
@@ -347,8 +344,8 @@ static json_t *rm_json(struct rt_image_rm *v, size_t n)
     json_t *a = json_array();
 
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s}", v[i].deleted ? "Deleted" : "Untagged",
-                                           v[i].what));
+        json_array_append_new(a,
+                              json_pack("{s:s}", v[i].deleted ? "Deleted" : "Untagged", v[i].what));
     return a;
 }
 
@@ -495,12 +492,11 @@ static void history_image(struct http_req *req, const char *name)
             }
             if (created)
                 (void)time_parse_rfc3339(created, &ns);
-            items[i] = json_pack(
-                "{s:s, s:I, s:s, s:n, s:I, s:s}", "Id", "<missing>", "Created",
-                (json_int_t)(ns / 1000000000LL), "CreatedBy",
-                json_string_value(json_object_get(h, "created_by")) ?: "", "Tags", "Size",
-                (json_int_t)size, "Comment",
-                json_string_value(json_object_get(h, "comment")) ?: "");
+            items[i] = json_pack("{s:s, s:I, s:s, s:n, s:I, s:s}", "Id", "<missing>", "Created",
+                                 (json_int_t)(ns / 1000000000LL), "CreatedBy",
+                                 json_string_value(json_object_get(h, "created_by")) ?: "", "Tags",
+                                 "Size", (json_int_t)size, "Comment",
+                                 json_string_value(json_object_get(h, "comment")) ?: "");
         }
         /* newest first; the top one carries the image id and tags */
         for (size_t i = n; items && i-- > 0;) {
@@ -548,8 +544,8 @@ static void load_done(uv_work_t *w, int status)
     } else {
         progress_begin(j->req);
         for (size_t i = 0; !j->quiet && i < j->res.n_layers; i++)
-            progress_bar(j->req, j->res.layers[i].short_id, "Loading layer",
-                         j->res.layers[i].size, j->res.layers[i].size);
+            progress_bar(j->req, j->res.layers[i].short_id, "Loading layer", j->res.layers[i].size,
+                         j->res.layers[i].size);
         for (size_t i = 0; i < j->res.n_lines; i++) {
             log_info("%.*s", (int)strcspn(j->res.lines[i], "\n"), j->res.lines[i]);
             progress_stream(j->req, j->res.lines[i]);
@@ -720,8 +716,8 @@ static void save_images(struct http_req *req, const char *single)
         return;
     }
     /* every name and layer is checked before the 200 goes out */
-    if (rt_image_save_check(rt_images(node_current->rt), (const char *const *)j->names,
-                            j->n_names, &err) < 0) {
+    if (rt_image_save_check(rt_images(node_current->rt), (const char *const *)j->names, j->n_names,
+                            &err) < 0) {
         save_free(j);
         node_reply_err(req, err.code, err.msg);
         return;

@@ -230,7 +230,8 @@ static int tab_write(struct rt_image_store *s, struct tagtab *t)
 
     if (!doc)
         return -ENOMEM;
-    qsort(t->v, t->n, sizeof(*t->v), cmp_tag);
+    if (t->n)
+        qsort(t->v, t->n, sizeof(*t->v), cmp_tag);
     for (size_t i = 0; i < t->n; i++) {
         if (json_object_set_new(doc, t->v[i].ref, json_string(t->v[i].id)) < 0)
             return -ENOMEM;
@@ -1388,8 +1389,8 @@ static int remove_locked(struct rt_image_store *s, const char *name, bool force,
                 return err_set(err, -EEXIST,
                                "conflict: unable to remove repository reference \"%s\" (%s) - "
                                "container %.12s is using its referenced image %.12s",
-                               name, force ? "cannot be forced" : "must force",
-                               u->container_id, id + 7);
+                               name, force ? "cannot be forced" : "must force", u->container_id,
+                               id + 7);
         }
         r = rm_add(l, false, ref);
         if (r < 0)
@@ -1402,8 +1403,8 @@ static int remove_locked(struct rt_image_store *s, const char *name, bool force,
             /* the last tag of a repository takes that repository's digests along */
             bool other_tag = false;
             for (size_t i = 0; i < s->tags.n; i++)
-                other_tag = other_tag || (strcmp(s->tags.v[i].id, id) == 0 &&
-                                          same_repo(s->tags.v[i].ref, ref));
+                other_tag = other_tag ||
+                            (strcmp(s->tags.v[i].id, id) == 0 && same_repo(s->tags.v[i].ref, ref));
             if (!other_tag) {
                 bool changed = false;
                 for (size_t i = 0; i < s->digests.n;) {
@@ -1574,7 +1575,6 @@ static void clean_orphan_layers(struct rt_image_store *s)
     }
     rm_empty_trash(&l);
 }
-
 
 int rt__image_tmp_fd(struct rt_image_store *s)
 {

@@ -47,8 +47,8 @@ struct rt_image {
     size_t n_layers;
     char **diff_ids; /* "sha256:<hex>", base first */
     int64_t created_ns;
-    int64_t size;      /* sum of layer sizes (Docker's: lstat sizes of non-dirs) */
-    char *config_json; /* the raw image config document */
+    int64_t size;        /* sum of layer sizes (Docker's: lstat sizes of non-dirs) */
+    char *config_json;   /* the raw image config document */
     char **repo_digests; /* NULL-terminated "name@sha256:...", sorted */
     size_t n_repo_digests;
 };
@@ -115,8 +115,7 @@ int rt_image_normalize_ref(const char *ref, char out[512]);
  * keeps the tar's headers and padding at import ("tar-split") and reads the
  * file contents back from the extracted layer. -ENOENT if unknown.
  * Blocking: for the thread pool. */
-int rt_image_layer_tar(struct rt_image_store *s, const char *diff_id, int out_fd,
-                       struct err *err);
+int rt_image_layer_tar(struct rt_image_store *s, const char *diff_id, int out_fd, struct err *err);
 
 /* Size in bytes of what rt_image_layer_tar writes. -ENOTSUP for a layer
  * stored without tar-split data, -ENOENT if unknown. Not blocking. */

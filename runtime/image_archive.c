@@ -311,7 +311,8 @@ int rt_image_save(struct rt_image_store *s, const char *const *names, size_t n_n
     return r;
 }
 
-/* ---- load: the archive index ------------------------------------------------------------------ */
+/* ---- load: the archive index ------------------------------------------------------------------
+ */
 
 struct member {
     char *name; /* cleaned */
@@ -801,8 +802,7 @@ static const char *blob_path(const char *digest, char *out, size_t len, struct e
 }
 
 /* Read a blob named by a descriptor and check its digest (and size). */
-static int read_blob(struct loader *ld, json_t *desc, char **ret, size_t *ret_len,
-                     struct err *err)
+static int read_blob(struct loader *ld, json_t *desc, char **ret, size_t *ret_len, struct err *err)
 {
     const char *digest = json_string_value(json_object_get(desc, "digest"));
     json_t *size = json_object_get(desc, "size");

@@ -42,8 +42,8 @@ struct rt__layer_limits {
  */
 struct rt__layer_src {
     int fd;
-    int64_t off; /* pread from here */
-    int64_t len; /* bytes of the (compressed) layer, < 0: until EOF */
+    int64_t off;  /* pread from here */
+    int64_t len;  /* bytes of the (compressed) layer, < 0: until EOF */
     void *raw_md; /* EVP_MD_CTX * updated with the raw bytes read, or NULL */
 };
 int rt__layer_extract(const struct rt__layer_src *src, int dest_fd,

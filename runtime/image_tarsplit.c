@@ -40,11 +40,11 @@
 
 #include "runtime/image_internal.h"
 
-#define TS_MAGIC        "SHOALTS1"
-#define TS_HDR_LEN      16
-#define TS_MAX_PENDING  (16u << 20) /* queued bytes waiting for libarchive */
-#define TS_MAX_PAX      (1u << 20)
-#define TS_RAW_CHUNK    (64u * 1024)
+#define TS_MAGIC       "SHOALTS1"
+#define TS_HDR_LEN     16
+#define TS_MAX_PENDING (16u << 20) /* queued bytes waiting for libarchive */
+#define TS_MAX_PAX     (1u << 20)
+#define TS_RAW_CHUNK   (64u * 1024)
 
 enum ts_state { ST_HDR, ST_META, ST_SKIP, ST_RAW };
 
@@ -77,8 +77,8 @@ struct rt__ts {
     struct buf pax;
     int64_t pax_size; /* -1: none */
     bool pax_sparse;
-    bool gnu_ext;           /* old GNU sparse extension headers follow */
-    uint64_t gnu_ext_size;  /* content after them */
+    bool gnu_ext;          /* old GNU sparse extension headers follow */
+    uint64_t gnu_ext_size; /* content after them */
     /* queue */
     struct ts_item *q;
     size_t qn, qcap;

@@ -17,6 +17,8 @@ clang clang-format clang-tidy cppcheck shellcheck python3 tmux"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS crun docker.io hyperfine"
 fi
+# image tests build OCI layouts with standard tools (tests/integration/18-images.bats)
+PKGS="$PKGS umoci skopeo"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

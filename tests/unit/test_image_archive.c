@@ -231,46 +231,51 @@ static size_t make_oci(char *out, size_t cap, int corrupt, bool nested)
     rt__sha256_id(raw, rawlen, diff);
     if (corrupt == 2)
         diff[10] = diff[10] == 'a' ? 'b' : 'a';
-    (void)snprintf(config, sizeof(config),
-                   "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},"
-                   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]},\"history\":[{\"created_by\":"
-                   "\"test\"}]}",
-                   diff);
+    (void)snprintf(
+        config, sizeof(config),
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},"
+        "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]},\"history\":[{\"created_by\":"
+        "\"test\"}]}",
+        diff);
     rt__sha256_id(config, strlen(config), cdig);
     if (corrupt == 3)
         ldig[20] = ldig[20] == 'a' ? 'b' : 'a';
-    (void)snprintf(manifest, sizeof(manifest),
-                   "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                   "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-                   "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
-                   "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":%zu}]}",
-                   cdig, strlen(config), ldig, llen);
+    (void)snprintf(
+        manifest, sizeof(manifest),
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+        "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
+        "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":%zu}]}",
+        cdig, strlen(config), ldig, llen);
     if (corrupt == 3)
         rt__sha256_id(layer, llen, ldig); /* the blob file keeps its true name */
     rt__sha256_id(manifest, strlen(manifest), mdig);
     if (corrupt == 1)
         config[5] = 'X';
     if (nested) {
-        (void)snprintf(inner, sizeof(inner),
-                       "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
-                       "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                       "\"digest\":\"sha256:%064d\",\"size\":1,\"platform\":{\"architecture\":\"arm64\","
-                       "\"os\":\"linux\"}},{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                       "\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":\"amd64\","
-                       "\"os\":\"linux\"}}]}",
-                       0, mdig, strlen(manifest));
+        (void)snprintf(
+            inner, sizeof(inner),
+            "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+            "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+            "\"digest\":\"sha256:%064d\",\"size\":1,\"platform\":{\"architecture\":\"arm64\","
+            "\"os\":\"linux\"}},{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+            "\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":\"amd64\","
+            "\"os\":\"linux\"}}]}",
+            0, mdig, strlen(manifest));
         rt__sha256_id(inner, strlen(inner), idig);
-        (void)snprintf(index, sizeof(index),
-                       "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
-                       "\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-                       "\"annotations\":{\"org.opencontainers.image.ref.name\":\"oci/test:multi\"}}]}",
-                       idig, strlen(inner));
+        (void)snprintf(
+            index, sizeof(index),
+            "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+            "\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+            "\"annotations\":{\"org.opencontainers.image.ref.name\":\"oci/test:multi\"}}]}",
+            idig, strlen(inner));
     } else {
-        (void)snprintf(index, sizeof(index),
-                       "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
-                       "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-                       "\"annotations\":{\"org.opencontainers.image.ref.name\":\"ocitest:v1\"}}]}",
-                       mdig, strlen(manifest));
+        (void)snprintf(
+            index, sizeof(index),
+            "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+            "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+            "\"annotations\":{\"org.opencontainers.image.ref.name\":\"ocitest:v1\"}}]}",
+            mdig, strlen(manifest));
     }
     (void)snprintf(bl, sizeof(bl), "blobs/sha256/%s", ldig + 7);
     (void)snprintf(bc, sizeof(bc), "blobs/sha256/%s", cdig + 7);
@@ -360,15 +365,15 @@ static void test_load_bad_archives(void **state)
         expect_bad(f, buf, len, "escapes");
     }
     {
-        struct mem m[] = {{"manifest.json", "[{\"Config\":\"../../etc/passwd\",\"Layers\":[]}]", 43,
-                           NULL}};
+        struct mem m[] = {
+            {"manifest.json", "[{\"Config\":\"../../etc/passwd\",\"Layers\":[]}]", 43, NULL}};
         len = make_tar(buf, sizeof(buf), m, 1, NULL);
         expect_bad(f, buf, len, "escapes");
     }
     {
-        struct mem m[] = {{"layer.tar", NULL, 0, "/etc/shadow"},
-                          {"manifest.json", "[{\"Config\":\"layer.tar\",\"Layers\":[]}]", 35,
-                           NULL}};
+        struct mem m[] = {
+            {"layer.tar", NULL, 0, "/etc/shadow"},
+            {"manifest.json", "[{\"Config\":\"layer.tar\",\"Layers\":[]}]", 35, NULL}};
         len = make_tar(buf, sizeof(buf), m, 2, NULL);
         expect_bad(f, buf, len, "escapes");
     }
@@ -413,8 +418,8 @@ static void test_rmi_refcount_and_conflicts(void **state)
     size_t n = 0;
     struct err err = {0};
     struct rt_image *img = NULL;
-    struct rt_image_user users[1] = {{"c0ffee0000000000000000000000000000000000000000000000000000000000",
-                                      NULL, false}};
+    struct rt_image_user users[1] = {
+        {"c0ffee0000000000000000000000000000000000000000000000000000000000", NULL, false}};
     char cfg_a[4096];
 
     SKIP_UNLESS_ROOT();
@@ -425,7 +430,7 @@ static void test_rmi_refcount_and_conflicts(void **state)
     {
         char *p = strstr(cfg_a, "\"created\":\"");
         assert_non_null(p);
-        p[11] = p[11] == '1' ? '2' : '1'; /* another year: another id */
+        p[14] = p[14] == '1' ? '2' : '1'; /* another year: another id */
     }
     rt_image_free(img);
     assert_int_equal(rt_image_add(f->a, cfg_a, strlen(cfg_a), "derived:1", id2, &err), 0);
@@ -489,9 +494,9 @@ static void test_prune_and_digests(void **state)
     char dref[200];
 
     SKIP_UNLESS_ROOT();
-    import_image(f, f->a, "f1", "one\n", NULL, id1);       /* dangling */
-    import_image(f, f->a, "f2", "two\n", "kept:1", id2);   /* tagged */
-    import_image(f, f->a, "f3", "three\n", NULL, id3);     /* dangling but used */
+    import_image(f, f->a, "f1", "one\n", NULL, id1);     /* dangling */
+    import_image(f, f->a, "f2", "two\n", "kept:1", id2); /* tagged */
+    import_image(f, f->a, "f3", "three\n", NULL, id3);   /* dangling but used */
     u.image_id = id3;
     (void)snprintf(dref, sizeof(dref), "127.0.0.1:5000/kept@sha256:%064d", 1);
     assert_int_equal(rt_image_add_repo_digest(f->a, id2, dref, &err), 0);

@@ -121,8 +121,7 @@ static void write_tar(const char *path, const char *raw_path, int format, const 
                 break;
             }
             if (ents[i].xattr)
-                archive_entry_xattr_add_entry(e, "user.test", ents[i].xattr,
-                                              strlen(ents[i].xattr));
+                archive_entry_xattr_add_entry(e, "user.test", ents[i].xattr, strlen(ents[i].xattr));
             assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
             if (ents[i].type == E_FILE) {
                 char buf[4096];
@@ -131,7 +130,7 @@ static void write_tar(const char *path, const char *raw_path, int format, const 
                 while (left) {
                     size_t k = left < sizeof(buf) ? left : sizeof(buf);
                     for (size_t j = 0; j < k; j++)
-                        buf[j] = (char)(seed = seed * 1103515245u + 12345u) ;
+                        buf[j] = (char)(seed = seed * 1103515245u + 12345u);
                     assert_int_equal(archive_write_data(a, buf, k), (la_ssize_t)k);
                     left -= k;
                 }
@@ -211,8 +210,8 @@ static const struct ent rich[] = {
     {"etc/hard", E_HARDLINK, 0, "etc/513", NULL},
     {"etc/fifo", E_FIFO, 0, NULL, NULL},
     {"etc/with-xattr", E_FILE, 1000, NULL, "value"},
-    {"a-very-long-directory-name-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on/", E_DIR,
-     0, NULL, NULL},
+    {"a-very-long-directory-name-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on/", E_DIR, 0,
+     NULL, NULL},
     {"a-very-long-directory-name-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on/"
      "and-a-file-name-that-is-also-quite-long-to-exceed-one-hundred-bytes-of-name.bin",
      E_FILE, 4097, NULL, NULL},
@@ -336,11 +335,11 @@ static void test_tarsplit_tampered_layer(void **state)
     (void)close(ofd);
     assert_non_null(strstr(err.msg, "changed"));
     /* unknown layer */
-    assert_int_equal(
-        rt_image_layer_tar(f->s,
-                           "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-                           1, &err),
-        -ENOENT);
+    assert_int_equal(rt_image_layer_tar(
+                         f->s,
+                         "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                         1, &err),
+                     -ENOENT);
 }
 
 int main(void)

@@ -98,6 +98,9 @@ static void test_time_rfc3339_roundtrip(void **state)
     assert_int_equal(time_parse_rfc3339("2026-11-22 14:55:04Z", &ns), -EINVAL);
     assert_int_equal(time_parse_rfc3339("2026-11-22T14:55:04", &ns), -EINVAL);
     assert_int_equal(time_parse_rfc3339("2026-11-22T14:55:04Zjunk", &ns), -EINVAL);
+    /* outside what int64 nanoseconds can hold: an error, not an overflow */
+    assert_int_equal(time_parse_rfc3339("1026-01-01T00:00:00Z", &ns), -ERANGE);
+    assert_int_equal(time_parse_rfc3339("9999-12-31T23:59:59Z", &ns), -ERANGE);
 }
 
 static void test_time_human_duration_buckets(void **state)
