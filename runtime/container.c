@@ -50,6 +50,7 @@ static void waiters_init(struct rt_container *c)
 
 static void container_free(struct rt_container *c)
 {
+    buf_release(&c->stdin_pending);
     json_decref(c->config);
     json_decref(c->host_config);
     free(c->name);
@@ -1106,15 +1107,24 @@ void rt_attach_close(struct rt_attach *a)
     free(a);
 }
 
+#define STDIN_PENDING_MAX (4 * 1024 * 1024)
+
 int rt_attach_stdin(struct rt_attach *a, const void *data, size_t len)
 {
+    struct rt_container *c = a->c;
     const char *p = data;
 
-    if (!rt_container_open_stdin(a->c))
+    if (!rt_container_open_stdin(c))
         return -EBADF;
+    if (c->stdin_pending.len > 0 || !rt__monitor_ready(c)) {
+        /* Not connected yet: keep it for the start. */
+        if (c->stdin_pending.len + len > STDIN_PENDING_MAX)
+            return -ENOBUFS;
+        return buf_append(&c->stdin_pending, data, len);
+    }
     while (len > 0) {
         size_t n = len > MON_MAX_PAYLOAD ? MON_MAX_PAYLOAD : len;
-        int r = rt__monitor_send(a->c, MON_C_STDIN, p, n);
+        int r = rt__monitor_send(c, MON_C_STDIN, p, n);
         if (r < 0)
             return r;
         p += n;
@@ -1125,9 +1135,35 @@ int rt_attach_stdin(struct rt_attach *a, const void *data, size_t len)
 
 int rt_attach_stdin_eof(struct rt_attach *a)
 {
-    if (!rt_container_open_stdin(a->c))
+    struct rt_container *c = a->c;
+
+    if (!rt_container_open_stdin(c))
         return 0;
-    return rt__monitor_send(a->c, MON_C_STDIN_EOF, NULL, 0);
+    if (c->stdin_pending.len > 0 || !rt__monitor_ready(c) ||
+        rt__monitor_send(c, MON_C_STDIN_EOF, NULL, 0) < 0) {
+        c->stdin_eof_pending = true;
+        return 0;
+    }
+    return 0;
+}
+
+void rt__container_flush_stdin(struct rt_container *c)
+{
+    size_t off = 0;
+
+    while (off < c->stdin_pending.len) {
+        size_t n = c->stdin_pending.len - off;
+        if (n > MON_MAX_PAYLOAD)
+            n = MON_MAX_PAYLOAD;
+        if (rt__monitor_send(c, MON_C_STDIN, c->stdin_pending.data + off, n) < 0)
+            break;
+        off += n;
+    }
+    buf_consume(&c->stdin_pending, off);
+    if (c->stdin_pending.len == 0 && c->stdin_eof_pending) {
+        if (rt__monitor_send(c, MON_C_STDIN_EOF, NULL, 0) == 0)
+            c->stdin_eof_pending = false;
+    }
 }
 
 int rt_container_resize(struct rt_container *c, unsigned rows, unsigned cols, struct err *err)
@@ -1301,6 +1337,8 @@ void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const
     c->oom_killed = oom;
     c->pid = 0;
     c->finished_ns = time_now_ns();
+    buf_release(&c->stdin_pending);
+    c->stdin_eof_pending = false;
     if (error && *error) {
         free(c->error);
         c->error = strdup(error);

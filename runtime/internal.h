@@ -85,6 +85,11 @@ struct rt_container {
     rt_done_cb remove_cb;
     void *remove_arg;
     bool remove_after_exit;
+
+    /* stdin that arrived before the monitor connection (docker run -i sends
+     * it right after attach, before start) */
+    struct buf stdin_pending;
+    bool stdin_eof_pending;
 };
 
 /* container.c */
@@ -93,11 +98,15 @@ void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const
 void rt__container_output(struct rt_container *c, enum rt_stream s, const char *data, size_t len);
 void rt__container_started(struct rt_container *c, int pid);
 void rt__container_start_failed(struct rt_container *c, int code, const char *msg);
+/* Send stdin kept while the monitor was not connected yet. */
+void rt__container_flush_stdin(struct rt_container *c);
 
 /* monclient.c */
 int rt__monitor_start(struct rt_container *c, struct err *err);
 void rt__monitor_reconnect(struct rt_container *c);
 int rt__monitor_send(struct rt_container *c, uint8_t type, const void *payload, size_t len);
+/* A monitor connection is up (messages can be sent now). */
+bool rt__monitor_ready(struct rt_container *c);
 void rt__monitor_detach(struct rt_container *c); /* drop the connection, keep the container */
 /* Read <dir>/exit.pb; 0 and fills the fields, or -ENOENT. */
 int rt__read_exit(struct rt_container *c, int *ret_code, bool *ret_oom, int64_t *ret_finished,

@@ -159,6 +159,11 @@ static int conn_send(struct mon_conn *mc, uint8_t type, const void *payload, siz
     return 0;
 }
 
+bool rt__monitor_ready(struct rt_container *c)
+{
+    return c->conn && c->conn->connected && !c->conn->closing;
+}
+
 int rt__monitor_send(struct rt_container *c, uint8_t type, const void *payload, size_t len)
 {
     if (!c->conn)
@@ -299,6 +304,7 @@ static void conn_connected(uv_connect_t *req, int status)
     } else if (mc->restore) {
         (void)conn_send(mc, MON_C_STATUS, NULL, 0);
     } else {
+        rt__container_flush_stdin(c);
         (void)conn_send(mc, MON_C_START, NULL, 0);
     }
 }
