@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MUST_CHECK    __attribute__((warn_unused_result))
+#define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
+#define MUST_CHECK        __attribute__((warn_unused_result))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#define UNUSED        __attribute__((unused))
+#define UNUSED            __attribute__((unused))
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -30,9 +30,9 @@ static inline void closep(int *fd)
         (void)close(*fd);
 }
 
-#define CLEANUP(fn)    __attribute__((cleanup(fn)))
-#define cleanup_free   CLEANUP(freep)
-#define cleanup_close  CLEANUP(closep)
+#define CLEANUP(fn)   __attribute__((cleanup(fn)))
+#define cleanup_free  CLEANUP(freep)
+#define cleanup_close CLEANUP(closep)
 
 /* Hand ownership out of a cleanup-managed local. */
 #define TAKE_PTR(p)                                                                                \

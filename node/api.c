@@ -12,11 +12,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "node/node.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "node/node.h"
 
 int node_http_status(int code)
 {
@@ -80,8 +80,7 @@ static char *query_decode(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             out[n++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
-                   hexval(s[i + 2]) >= 0) {
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             out[n++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
@@ -200,16 +199,16 @@ static void reply_version(struct http_req *req)
     time_fmt_rfc3339(time_now_ns(), built);
     http_reply_json(
         req, 200,
-        json_pack("{s:{s:s}, s:[{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}], s:s, s:s,"
-                  " s:s, s:s, s:s, s:s, s:s, s:s}",
-                  "Platform", "Name", "shoal", "Components", "Name", "Engine", "Version",
-                  SHOAL_VERSION, "Details", "ApiVersion", SHOAL_API_VERSION, "Arch", "amd64", "MinAPIVersion",
-                  SHOAL_MIN_API_VERSION, "Os", "linux",
-                  "BuildTime", built, "Experimental", "false", "GitCommit", "shoal",
-                  "GoVersion", "none (C)", "KernelVersion", u.release, "Version", SHOAL_VERSION,
-                  "ApiVersion", SHOAL_API_VERSION, "MinAPIVersion", SHOAL_MIN_API_VERSION,
-                  "GitCommit", "shoal", "GoVersion", "none (C)", "Os", "linux", "Arch", "amd64",
-                  "KernelVersion", u.release));
+        json_pack(
+            "{s:{s:s}, s:[{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}], s:s, s:s,"
+            " s:s, s:s, s:s, s:s, s:s, s:s}",
+            "Platform", "Name", "shoal", "Components", "Name", "Engine", "Version", SHOAL_VERSION,
+            "Details", "ApiVersion", SHOAL_API_VERSION, "Arch", "amd64", "MinAPIVersion",
+            SHOAL_MIN_API_VERSION, "Os", "linux", "BuildTime", built, "Experimental", "false",
+            "GitCommit", "shoal", "GoVersion", "none (C)", "KernelVersion", u.release, "Version",
+            SHOAL_VERSION, "ApiVersion", SHOAL_API_VERSION, "MinAPIVersion", SHOAL_MIN_API_VERSION,
+            "GitCommit", "shoal", "GoVersion", "none (C)", "Os", "linux", "Arch", "amd64",
+            "KernelVersion", u.release));
 }
 
 static const char *os_name(char *buf, size_t len)
@@ -251,34 +250,32 @@ static void reply_info(struct http_req *req)
     if (rt_image_list(rt_images(n->rt), &imgs, &n_imgs, NULL) == 0)
         rt_image_list_free(imgs, n_imgs);
     time_fmt_rfc3339(time_now_ns(), now);
-    o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:[[s,s]], s:b, s:b, s:b, s:b, s:b, s:b,"
-                  " s:b, s:b, s:b, s:b, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i,"
-                  " s:I, s:s, s:s, s:s, s:[], s:s, s:[s], s:{s:s, s:s, s:s, s:b, s:s, s:n},"
-                  " s:s, s:b}",
-                  "ID", n->engine_id, "Containers", (json_int_t)total, "ContainersRunning",
-                  (json_int_t)running, "ContainersPaused", (json_int_t)paused,
-                  "ContainersStopped", (json_int_t)stopped, "Images", (json_int_t)n_imgs,
-                  "Driver", "overlay2", "DriverStatus", "Backing Filesystem", "extfs",
-                  "MemoryLimit", 1, "SwapLimit", 1, "CpuCfsPeriod", 1, "CpuCfsQuota", 1,
-                  "CPUShares", 1, "CPUSet", 1, "PidsLimit", 1, "IPv4Forwarding", 0,
-                  "BridgeNfIptables", 0, "Debug", log_max_level >= LOG_DEBUG, "SystemTime", now,
-                  "LoggingDriver", "json-file", "CgroupDriver", "cgroupfs", "CgroupVersion",
-                  rt_cgroup_mode(n->rt) == RT_CGROUP_V2 ? "2" : "1", "NEventsListener", 0,
-                  "KernelVersion", u.release, "OperatingSystem",
-                  os_name(osn, sizeof(osn)), "OSVersion", "", "OSType", "linux",
-                  "Architecture", u.machine, "NCPU", (int)sysconf(_SC_NPROCESSORS_ONLN),
-                  "MemTotal", (json_int_t)si.totalram * (json_int_t)si.mem_unit, "Name",
-                  hostname, "ServerVersion", SHOAL_VERSION, "DockerRootDir", n->cfg->data_root,
-                  "Labels", "DefaultRuntime", "shoal", "SecurityOptions", "name=seccomp,profile=default",
-                  "Swarm", "NodeID", "", "NodeAddr", "", "LocalNodeState", "inactive",
-                  "ControlAvailable", 0, "Error", "", "RemoteManagers", "InitBinary", "",
-                  "LiveRestoreEnabled", 1);
+    o = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:[[s,s]], s:b, s:b, s:b, s:b, s:b, s:b,"
+        " s:b, s:b, s:b, s:b, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i,"
+        " s:I, s:s, s:s, s:s, s:[], s:s, s:[s], s:{s:s, s:s, s:s, s:b, s:s, s:n},"
+        " s:s, s:b}",
+        "ID", n->engine_id, "Containers", (json_int_t)total, "ContainersRunning",
+        (json_int_t)running, "ContainersPaused", (json_int_t)paused, "ContainersStopped",
+        (json_int_t)stopped, "Images", (json_int_t)n_imgs, "Driver", "overlay2", "DriverStatus",
+        "Backing Filesystem", "extfs", "MemoryLimit", 1, "SwapLimit", 1, "CpuCfsPeriod", 1,
+        "CpuCfsQuota", 1, "CPUShares", 1, "CPUSet", 1, "PidsLimit", 1, "IPv4Forwarding", 0,
+        "BridgeNfIptables", 0, "Debug", log_max_level >= LOG_DEBUG, "SystemTime", now,
+        "LoggingDriver", "json-file", "CgroupDriver", "cgroupfs", "CgroupVersion",
+        rt_cgroup_mode(n->rt) == RT_CGROUP_V2 ? "2" : "1", "NEventsListener", 0, "KernelVersion",
+        u.release, "OperatingSystem", os_name(osn, sizeof(osn)), "OSVersion", "", "OSType", "linux",
+        "Architecture", u.machine, "NCPU", (int)sysconf(_SC_NPROCESSORS_ONLN), "MemTotal",
+        (json_int_t)si.totalram * (json_int_t)si.mem_unit, "Name", hostname, "ServerVersion",
+        SHOAL_VERSION, "DockerRootDir", n->cfg->data_root, "Labels", "DefaultRuntime", "shoal",
+        "SecurityOptions", "name=seccomp,profile=default", "Swarm", "NodeID", "", "NodeAddr", "",
+        "LocalNodeState", "inactive", "ControlAvailable", 0, "Error", "", "RemoteManagers",
+        "InitBinary", "", "LiveRestoreEnabled", 1);
     if (o) {
         json_object_set_new(o, "Runtimes",
                             json_pack("{s:{s:s}}", "shoal", "path", "shoald (embedded)"));
         json_object_set_new(o, "Plugins",
-                            json_pack("{s:[], s:[s,s], s:[s], s:n}", "Volume", "Network",
-                                      "host", "null", "Log", "json-file", "Authorization"));
+                            json_pack("{s:[], s:[s,s], s:[s], s:n}", "Volume", "Network", "host",
+                                      "null", "Log", "json-file", "Authorization"));
         json_object_set_new(o, "RegistryConfig", json_null());
         json_object_set_new(o, "Warnings", json_array());
     }

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node/node.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "node/node.h"
 
 int rt_signal_parse(const char *s); /* runtime/container.c */
 
@@ -71,8 +71,7 @@ static void create_container(struct http_req *req)
     if (rt_container_create(n->rt, name, cfg, hc, &c, &err) < 0) {
         node_reply_err(req, err.code, err.msg);
     } else {
-        http_reply_json(req, 201,
-                        json_pack("{s:s, s:[]}", "Id", rt_container_id(c), "Warnings"));
+        http_reply_json(req, 201, json_pack("{s:s, s:[]}", "Id", rt_container_id(c), "Warnings"));
     }
     json_decref(cfg);
     json_decref(hc);
@@ -500,11 +499,10 @@ bool node_api_containers(struct http_req *req, const char *path)
         return false;
     if (!(strcmp(m, "DELETE") == 0 && !*rest) &&
         !(strcmp(m, "GET") == 0 && (strcmp(rest, "/json") == 0 || strcmp(rest, "/logs") == 0)) &&
-        !(strcmp(m, "POST") == 0 &&
-          (strcmp(rest, "/start") == 0 || strcmp(rest, "/stop") == 0 ||
-           strcmp(rest, "/kill") == 0 || strcmp(rest, "/restart") == 0 ||
-           strcmp(rest, "/wait") == 0 || strcmp(rest, "/attach") == 0 ||
-           strcmp(rest, "/resize") == 0)))
+        !(strcmp(m, "POST") == 0 && (strcmp(rest, "/start") == 0 || strcmp(rest, "/stop") == 0 ||
+                                     strcmp(rest, "/kill") == 0 || strcmp(rest, "/restart") == 0 ||
+                                     strcmp(rest, "/wait") == 0 || strcmp(rest, "/attach") == 0 ||
+                                     strcmp(rest, "/resize") == 0)))
         return false;
     if (rt_container_find(node_current->rt, id, &c, &err) < 0) {
         node_reply_err(req, err.code, err.msg);

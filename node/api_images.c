@@ -42,9 +42,8 @@ static json_t *image_summary(const struct rt_image *img)
 
     o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:i, s:O, s:i}", "Id", img->id, "ParentId",
                   "", "RepoTags",
-                  img->n_repo_tags      ? str_list(img->repo_tags, img->n_repo_tags)
-                  : img->n_repo_digests ? json_pack("[s]", "<none>:<none>")
-                                        : json_pack("[s]", "<none>:<none>"),
+                  img->n_repo_tags ? str_list(img->repo_tags, img->n_repo_tags)
+                                   : json_pack("[s]", "<none>:<none>"),
                   "RepoDigests",
                   img->n_repo_digests ? str_list(img->repo_digests, img->n_repo_digests)
                   : img->n_repo_tags  ? json_array()

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/node.h"
-
 #include "lib/buf.h"
 #include "lib/util.h"
+
+#include "node/node.h"
 
 #define LOGS_CHUNK      (64 * 1024)
 #define LOGS_HIGH_WATER (1024 * 1024)

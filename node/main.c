@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node/node.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "node/node.h"
 
 struct node *node_current;
 
@@ -30,20 +30,21 @@ static bool stopping;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: shoald [OPTIONS]\n\n"
-               "The shoal node daemon.\n\n"
-               "Options:\n"
-               "      --data-root PATH      images, containers and state (default /var/lib/shoal)\n"
-               "      --exec-root PATH      sockets and runtime state (default /run/shoal)\n"
-               "  -H, --host unix://PATH    API socket to listen on; repeatable\n"
-               "                            (default unix:///run/shoal/shoal.sock)\n"
-               "      --cgroup-parent NAME  parent cgroup of containers (default shoal)\n"
-               "      --insecure-registry HOST[:PORT]\n"
-               "                            registry reached over plain HTTP (loopback always is);\n"
-               "                            repeatable\n"
-               "  -l, --log-level LEVEL     error, warn, info or debug (default info)\n"
-               "  -v, --version             print the version and exit\n"
-               "  -h, --help                print this help and exit\n");
+    fprintf(f,
+            "Usage: shoald [OPTIONS]\n\n"
+            "The shoal node daemon.\n\n"
+            "Options:\n"
+            "      --data-root PATH      images, containers and state (default /var/lib/shoal)\n"
+            "      --exec-root PATH      sockets and runtime state (default /run/shoal)\n"
+            "  -H, --host unix://PATH    API socket to listen on; repeatable\n"
+            "                            (default unix:///run/shoal/shoal.sock)\n"
+            "      --cgroup-parent NAME  parent cgroup of containers (default shoal)\n"
+            "      --insecure-registry HOST[:PORT]\n"
+            "                            registry reached over plain HTTP (loopback always is);\n"
+            "                            repeatable\n"
+            "  -l, --log-level LEVEL     error, warn, info or debug (default info)\n"
+            "  -v, --version             print the version and exit\n"
+            "  -h, --help                print this help and exit\n");
 }
 
 static int parse_args(int argc, char **argv)

@@ -90,8 +90,8 @@ void progress_bar(struct http_req *req, const char *id, const char *status, int6
 
     progress_bar_text(current, total, text, sizeof(text));
     if (total > 0)
-        detail = json_pack("{s:I, s:I}", "current", (json_int_t)current, "total",
-                           (json_int_t)total);
+        detail =
+            json_pack("{s:I, s:I}", "current", (json_int_t)current, "total", (json_int_t)total);
     else
         detail = json_pack("{s:I}", "current", (json_int_t)current);
     send_obj(req, json_pack("{s:s, s:o, s:s, s:s}", "status", status, "progressDetail", detail,

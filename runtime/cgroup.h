@@ -33,20 +33,20 @@ enum rt_cgroup_mode {
 };
 
 struct rt_cgroup_limits {
-    int64_t memory;      /* bytes, 0 = unlimited */
-    int64_t memory_swap; /* mem+swap bytes, 0 = unset, -1 = unlimited */
-    int64_t cpu_quota;   /* us per period, 0 = unlimited */
-    uint64_t cpu_period; /* us, 0 = 100000 */
-    uint64_t cpu_shares; /* 0 = leave default; v2 maps to cpu.weight */
-    int64_t pids;        /* 0 = unlimited */
+    int64_t memory;         /* bytes, 0 = unlimited */
+    int64_t memory_swap;    /* mem+swap bytes, 0 = unset, -1 = unlimited */
+    int64_t cpu_quota;      /* us per period, 0 = unlimited */
+    uint64_t cpu_period;    /* us, 0 = 100000 */
+    uint64_t cpu_shares;    /* 0 = leave default; v2 maps to cpu.weight */
+    int64_t pids;           /* 0 = unlimited */
     bool devices_allow_all; /* privileged: no device restriction */
 };
 
 struct rt_cgroup_stats {
-    uint64_t memory_usage;    /* bytes, includes cache */
-    uint64_t memory_limit;    /* bytes, UINT64_MAX if none */
+    uint64_t memory_usage; /* bytes, includes cache */
+    uint64_t memory_limit; /* bytes, UINT64_MAX if none */
     uint64_t memory_inactive_file;
-    uint64_t cpu_usage_ns;    /* cumulative */
+    uint64_t cpu_usage_ns; /* cumulative */
     uint64_t pids_current;
 };
 

@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/internal.h"
-#include "runtime/runtime.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -253,15 +253,14 @@ int rt__container_save(struct rt_container *c)
     char path[4096];
     char *text;
     int r;
-    json_t *doc = json_pack("{s:s, s:s, s:I, s:s, s:O, s:O, s:{s:s, s:i, s:i, s:b, s:s, s:I, s:I},"
-                            " s:i}",
-                            "Id", c->id, "Name", c->name, "Created", (json_int_t)c->created_ns,
-                            "Image", c->image_id, "Config", c->config, "HostConfig",
-                            c->host_config, "State", "Status", state_names[c->state], "Pid", c->pid,
-                            "ExitCode", c->exit_code, "OOMKilled", c->oom_killed, "Error",
-                            c->error ? c->error : "", "StartedAt", (json_int_t)c->started_ns,
-                            "FinishedAt", (json_int_t)c->finished_ns, "RestartCount",
-                            c->restart_count);
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:I, s:s, s:O, s:O, s:{s:s, s:i, s:i, s:b, s:s, s:I, s:I},"
+        " s:i}",
+        "Id", c->id, "Name", c->name, "Created", (json_int_t)c->created_ns, "Image", c->image_id,
+        "Config", c->config, "HostConfig", c->host_config, "State", "Status", state_names[c->state],
+        "Pid", c->pid, "ExitCode", c->exit_code, "OOMKilled", c->oom_killed, "Error",
+        c->error ? c->error : "", "StartedAt", (json_int_t)c->started_ns, "FinishedAt",
+        (json_int_t)c->finished_ns, "RestartCount", c->restart_count);
 
     if (!doc)
         return -ENOMEM;
@@ -384,7 +383,9 @@ extern const char _binary_shoal_monitor_end[];
 
 static int monitor_memfd(struct err *err)
 {
-    size_t len = (size_t)(_binary_shoal_monitor_end - _binary_shoal_monitor_start);
+    /* two linker symbols bounding one blob */
+    size_t len = (size_t)((uintptr_t)_binary_shoal_monitor_end -
+                          (uintptr_t)_binary_shoal_monitor_start);
     int fd = memfd_create("shoal-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     int r;
 
@@ -404,8 +405,8 @@ static int monitor_memfd(struct err *err)
     /* The memfd holds the only copy we need: give the blob's pages back. */
     {
         long pg = sysconf(_SC_PAGESIZE);
-        uintptr_t lo = ((uintptr_t)_binary_shoal_monitor_start + (uintptr_t)pg - 1) &
-                       ~((uintptr_t)pg - 1);
+        uintptr_t lo =
+            ((uintptr_t)_binary_shoal_monitor_start + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
         uintptr_t hi = (uintptr_t)_binary_shoal_monitor_end & ~((uintptr_t)pg - 1);
         if (hi > lo)
             (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
@@ -493,14 +494,14 @@ void rt_close(struct rt *rt)
 
 /* ---- create --------------------------------------------------------------- */
 
-static const char *const name_left[] = {
-    "brave", "calm",  "eager",  "fervent", "gentle", "happy",  "jolly",   "keen",
-    "lucid", "merry", "nimble", "proud",   "quiet",  "sharp",  "swift",   "tender",
-    "vivid", "witty", "zen",    "bold",    "clever", "dreamy", "elastic", "frosty"};
+static const char *const name_left[] = {"brave", "calm",  "eager",  "fervent", "gentle",  "happy",
+                                        "jolly", "keen",  "lucid",  "merry",   "nimble",  "proud",
+                                        "quiet", "sharp", "swift",  "tender",  "vivid",   "witty",
+                                        "zen",   "bold",  "clever", "dreamy",  "elastic", "frosty"};
 static const char *const name_right[] = {
-    "anchovy", "barracuda", "cod",    "dory",     "eel",     "flounder", "grouper", "halibut",
-    "herring", "mackerel",  "marlin", "minnow",   "perch",   "pike",     "salmon",  "sardine",
-    "shad",    "smelt",     "sprat",  "sturgeon", "tarpon",  "trout",    "tuna",    "wahoo"};
+    "anchovy", "barracuda", "cod",    "dory",     "eel",    "flounder", "grouper", "halibut",
+    "herring", "mackerel",  "marlin", "minnow",   "perch",  "pike",     "salmon",  "sardine",
+    "shad",    "smelt",     "sprat",  "sturgeon", "tarpon", "trout",    "tuna",    "wahoo"};
 
 static bool name_taken(struct rt *rt, const char *name)
 {
@@ -543,7 +544,8 @@ static bool name_valid(const char *n)
         return false;
     for (size_t i = 0; i < len; i++) {
         char ch = n[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (i == 0 ? !alnum : !(alnum || ch == '_' || ch == '.' || ch == '-'))
             return false;
     }
@@ -612,17 +614,17 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
     static const struct {
         const char *key;
         int kind;
-    } cfg_keys[] = {{"Hostname", 's'},   {"Domainname", 's'}, {"User", 's'},
-                    {"Tty", 'b'},        {"OpenStdin", 'b'},  {"StdinOnce", 'b'},
-                    {"Env", 'a'},        {"Cmd", 'S'},        {"Entrypoint", 'S'},
-                    {"Image", 's'},      {"WorkingDir", 's'}, {"Labels", 'o'},
+    } cfg_keys[] = {{"Hostname", 's'},   {"Domainname", 's'},  {"User", 's'},
+                    {"Tty", 'b'},        {"OpenStdin", 'b'},   {"StdinOnce", 'b'},
+                    {"Env", 'a'},        {"Cmd", 'S'},         {"Entrypoint", 'S'},
+                    {"Image", 's'},      {"WorkingDir", 's'},  {"Labels", 'o'},
                     {"StopSignal", 's'}, {"StopTimeout", 'i'}, {"ExposedPorts", 'o'}},
-      hc_keys[] = {{"Memory", 'i'},      {"MemorySwap", 'i'},   {"NanoCpus", 'i'},
-                   {"CpuShares", 'i'},   {"CpuQuota", 'i'},     {"CpuPeriod", 'i'},
-                   {"PidsLimit", 'i'},   {"NetworkMode", 's'},  {"AutoRemove", 'b'},
-                   {"Privileged", 'b'},  {"ReadonlyRootfs", 'b'}, {"CapAdd", 'a'},
-                   {"CapDrop", 'a'},     {"SecurityOpt", 'a'},  {"Ulimits", 'a'},
-                   {"RestartPolicy", 'o'}, {"PortBindings", 'o'}, {"Binds", 'a'}};
+      hc_keys[] = {{"Memory", 'i'},        {"MemorySwap", 'i'},     {"NanoCpus", 'i'},
+                   {"CpuShares", 'i'},     {"CpuQuota", 'i'},       {"CpuPeriod", 'i'},
+                   {"PidsLimit", 'i'},     {"NetworkMode", 's'},    {"AutoRemove", 'b'},
+                   {"Privileged", 'b'},    {"ReadonlyRootfs", 'b'}, {"CapAdd", 'a'},
+                   {"CapDrop", 'a'},       {"SecurityOpt", 'a'},    {"Ulimits", 'a'},
+                   {"RestartPolicy", 'o'}, {"PortBindings", 'o'},   {"Binds", 'a'}};
     json_t *v;
     size_t i;
     int r;
@@ -640,8 +642,7 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
         if (!json_is_string(v))
             return err_set(err, -EINVAL, "Config.Env must be a list of strings");
         if (json_string_value(v)[0] == '=' || strlen(json_string_value(v)) == 0)
-            return err_set(err, -EINVAL, "invalid environment variable: %s",
-                           json_string_value(v));
+            return err_set(err, -EINVAL, "invalid environment variable: %s", json_string_value(v));
     }
     json_int_t mem = json_integer_value(json_object_get(hc, "Memory"));
     json_int_t swap = json_integer_value(json_object_get(hc, "MemorySwap"));
@@ -653,8 +654,7 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     if (mem < 0)
-        return err_set(err, -EINVAL, "invalid memory limit %lld: must be positive",
-                       (long long)mem);
+        return err_set(err, -EINVAL, "invalid memory limit %lld: must be positive", (long long)mem);
     if (mem > 0 && mem < 6 * 1024 * 1024)
         return err_set(err, -EINVAL, "Minimum memory limit allowed is 6MB");
     if (swap > 0 && mem > 0 && swap < mem)
@@ -678,8 +678,9 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
     if (quota > 0 && quota < 1000)
         return err_set(err, -EINVAL, "CPU cfs quota can not be less than 1ms (i.e. 1000)");
     if (period != 0 && (period < 1000 || period > 1000000))
-        return err_set(err, -EINVAL, "CPU cfs period can not be less than 1ms (i.e. 1000) or "
-                                     "larger than 1s (i.e. 1000000)");
+        return err_set(err, -EINVAL,
+                       "CPU cfs period can not be less than 1ms (i.e. 1000) or "
+                       "larger than 1s (i.e. 1000000)");
     if (shares < 0)
         return err_set(err, -EINVAL, "invalid CPU shares %lld", (long long)shares);
     if (pids < -1)
@@ -694,8 +695,9 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
     }
     json_t *pb = json_object_get(hc, "PortBindings");
     if (json_object_size(pb) > 0)
-        return err_set(err, -EINVAL, "publishing ports (-p) is not supported yet: shoal has no "
-                                     "bridge network; use --network host");
+        return err_set(err, -EINVAL,
+                       "publishing ports (-p) is not supported yet: shoal has no "
+                       "bridge network; use --network host");
     if (json_is_true(json_object_get(hc, "PublishAllPorts")))
         return err_set(err, -EINVAL, "publishing ports (-P) is not supported yet");
     json_t *rp = json_object_get(hc, "RestartPolicy");
@@ -725,8 +727,7 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
         if (!o)
             return err_set(err, -EINVAL, "HostConfig.SecurityOpt must be a list of strings");
         if (strcmp(o, "no-new-privileges") == 0 || strcmp(o, "no-new-privileges:true") == 0 ||
-            strcmp(o, "no-new-privileges=true") == 0 ||
-            strcmp(o, "no-new-privileges:false") == 0 ||
+            strcmp(o, "no-new-privileges=true") == 0 || strcmp(o, "no-new-privileges:false") == 0 ||
             strcmp(o, "no-new-privileges=false") == 0 || strcmp(o, "seccomp=unconfined") == 0 ||
             strcmp(o, "seccomp:unconfined") == 0 || strcmp(o, "apparmor=unconfined") == 0 ||
             strcmp(o, "label=disable") == 0 || strcmp(o, "label:disable") == 0)
@@ -774,8 +775,8 @@ static int apply_image_defaults(json_t *cfg, const struct rt_image *img, const c
     json_t *icfg = json_object_get(icfg_doc, "config");
     json_t *env = json_array();
     json_t *v;
-    bool user_entry = json_object_get(cfg, "Entrypoint") &&
-                      !json_is_null(json_object_get(cfg, "Entrypoint"));
+    bool user_entry =
+        json_object_get(cfg, "Entrypoint") && !json_is_null(json_object_get(cfg, "Entrypoint"));
     bool user_cmd = json_object_get(cfg, "Cmd") && !json_is_null(json_object_get(cfg, "Cmd"));
     json_t *entry;
     json_t *cmd;
@@ -817,9 +818,9 @@ static int apply_image_defaults(json_t *cfg, const struct rt_image *img, const c
     json_object_set_new(cfg, "Cmd", cmd);
 
     if (!json_string_length(json_object_get(cfg, "WorkingDir")))
-        json_object_set_new(cfg, "WorkingDir",
-                            json_string(json_string_value(json_object_get(icfg, "WorkingDir"))
-                                            ?: ""));
+        json_object_set_new(
+            cfg, "WorkingDir",
+            json_string(json_string_value(json_object_get(icfg, "WorkingDir")) ?: ""));
     if (!json_string_length(json_object_get(cfg, "User")))
         json_object_set_new(cfg, "User",
                             json_string(json_string_value(json_object_get(icfg, "User")) ?: ""));
@@ -956,8 +957,8 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
         json_object_set_new(hc, "NetworkMode", json_string("default"));
     if (!json_is_object(json_object_get(hc, "LogConfig")) ||
         !json_string_length(json_object_get(json_object_get(hc, "LogConfig"), "Type")))
-        json_object_set_new(hc, "LogConfig", json_pack("{s:s, s:{}}", "Type", "json-file",
-                                                       "Config"));
+        json_object_set_new(hc, "LogConfig",
+                            json_pack("{s:s, s:{}}", "Type", "json-file", "Config"));
     if (!json_is_object(json_object_get(hc, "RestartPolicy")))
         json_object_set_new(hc, "RestartPolicy",
                             json_pack("{s:s, s:i}", "Name", "no", "MaximumRetryCount", 0));
@@ -1057,7 +1058,7 @@ void rt_waiter_cancel(struct rt_waiter *w)
 /* Fire the waiters whose condition matches `removed` (false: an exit). */
 static void fire_waiters(struct rt_container *c, bool removed, const char *msg)
 {
-    struct rt_waiter ready;
+    struct rt_waiter ready = {0};
 
     ready.next = ready.prev = &ready;
     for (struct rt_waiter *w = c->waiters.next, *n; w != &c->waiters; w = n) {
@@ -1366,14 +1367,14 @@ static int signal_number(const char *s)
     static const struct {
         const char *name;
         int sig;
-    } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-                {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
-                {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
-                {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
-                {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-                {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+    } sigs[] = {{"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"ILL", SIGILL},
+                {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},
+                {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},
+                {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},   {"CHLD", SIGCHLD},
+                {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+                {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
                 {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
-                {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+                {"PWR", SIGPWR},       {"SYS", SIGSYS}};
     uint64_t n;
 
     if (!s || !*s)

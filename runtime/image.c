@@ -198,6 +198,8 @@ static bool layer_exists(struct rt_image_store *s, const char *diff_id)
 {
     struct stat st;
 
+    if (!diff_id || strlen(diff_id) < 8)
+        return false;
     return fstatat(s->layers_fd, diff_id + 7, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -1376,6 +1378,8 @@ static int remove_locked(struct rt_image_store *s, const char *name, bool force,
     r = resolve_locked(s, name, &m, err);
     if (r < 0)
         return r;
+    if (!m || !name)
+        return err_set(err, -ENOENT, "No such image: %s", name ? name : "");
     memcpy(id, m->id, sizeof(id));
     if (!is_sha256_id(name) && rt_image_normalize_ref(name, ref) == 0)
         t = tab_find(strchr(ref, '@') ? &s->digests : &s->tags, ref);

@@ -463,6 +463,8 @@ static int apply_change(struct cfg *c, const char *line, struct err *err)
         r = set_string(&dir, instr, args, err);
         if (r < 0)
             return r;
+        if (!dir)
+            return err_set(err, -EINVAL, "WORKDIR needs a path");
         /* relative to the previous WORKDIR, always absolute */
         if (asprintf(&joined, "%s/%s", dir[0] == '/' ? "" : (c->workdir ? c->workdir : ""), dir) <
             0) {

@@ -907,20 +907,16 @@ int rt__layer_extract(const struct rt__layer_src *src, int dest_fd,
         goto out;
     }
     (void)archive_read_support_format_tar(tar);
-    if (archive_read_open(tar, &p, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
-        r = -EINVAL;
+    if (archive_read_open(tar, &p, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
         goto tar_error;
-    }
     for (;;) {
         r = archive_read_next_header(tar, &e);
         if (r == ARCHIVE_EOF)
             break;
         /* ARCHIVE_WARN: e.g. a name that does not convert to the locale; the raw
          * bytes are still there and are what we want. */
-        if (r < ARCHIVE_WARN) {
-            r = -EINVAL;
+        if (r < ARCHIVE_WARN)
             goto tar_error;
-        }
         r = apply_entry(&x, tar, e);
         if (r < 0) {
             if (p.over_limit)
@@ -942,10 +938,8 @@ int rt__layer_extract(const struct rt__layer_src *src, int dest_fd,
         }
         if (n == 0)
             break;
-        if (pipe_account(&p, NULL, (size_t)n) < 0) {
-            r = -EFBIG;
+        if (pipe_account(&p, NULL, (size_t)n) < 0)
             goto tar_error;
-        }
         rt__ts_feed(p.ts, p.buf, (size_t)n);
     }
     r = apply_dir_times(&x);

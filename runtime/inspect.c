@@ -6,22 +6,52 @@
 #include <string.h>
 #include <strings.h>
 
-#include "runtime/internal.h"
-
 #include "lib/buf.h"
 #include "lib/util.h"
 
+#include "runtime/internal.h"
+
 static const char *const cap_names[] = {
-    "CHOWN",           "DAC_OVERRIDE",   "DAC_READ_SEARCH", "FOWNER",
-    "FSETID",          "KILL",           "SETGID",          "SETUID",
-    "SETPCAP",         "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-    "NET_ADMIN",       "NET_RAW",        "IPC_LOCK",        "IPC_OWNER",
-    "SYS_MODULE",      "SYS_RAWIO",      "SYS_CHROOT",      "SYS_PTRACE",
-    "SYS_PACCT",       "SYS_ADMIN",      "SYS_BOOT",        "SYS_NICE",
-    "SYS_RESOURCE",    "SYS_TIME",       "SYS_TTY_CONFIG",  "MKNOD",
-    "LEASE",           "AUDIT_WRITE",    "AUDIT_CONTROL",   "SETFCAP",
-    "MAC_OVERRIDE",    "MAC_ADMIN",      "SYSLOG",          "WAKE_ALARM",
-    "BLOCK_SUSPEND",   "AUDIT_READ",     "PERFMON",         "BPF",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
     "CHECKPOINT_RESTORE",
 };
 
@@ -155,8 +185,8 @@ static json_t *endpoint_json(void)
 {
     return json_pack("{s:n, s:n, s:n, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:s, s:n}", "IPAMConfig",
                      "Links", "Aliases", "NetworkID", "", "EndpointID", "", "Gateway", "",
-                     "IPPrefixLen", 0, "IPAddress", "", "IPv6Gateway", "",
-                     "GlobalIPv6PrefixLen", 0, "MacAddress", "", "DriverOpts");
+                     "IPPrefixLen", 0, "IPAddress", "", "IPv6Gateway", "", "GlobalIPv6PrefixLen", 0,
+                     "MacAddress", "", "DriverOpts");
 }
 
 json_t *rt_container_summary(struct rt_container *c)
@@ -176,9 +206,8 @@ json_t *rt_container_summary(struct rt_container *c)
                   "Id", c->id, "Names", "/", c->name, "Image",
                   json_string_value(json_object_get(c->config, "Image")) ?: "", "ImageID",
                   c->image_id, "Command", cmd ? cmd : "", "Created",
-                  (json_int_t)(c->created_ns / 1000000000LL), "Ports", "Labels",
-                  labels, "State", state_name(c),
-                  "Status", status, "HostConfig", "NetworkMode",
+                  (json_int_t)(c->created_ns / 1000000000LL), "Ports", "Labels", labels, "State",
+                  state_name(c), "Status", status, "HostConfig", "NetworkMode",
                   json_string_value(json_object_get(c->host_config, "NetworkMode")) ?: "default",
                   "NetworkSettings", "Networks", network_name(c), endpoint_json(), "Mounts");
     free(cmd);
@@ -207,13 +236,12 @@ json_t *rt_container_inspect(struct rt_container *c)
     (void)snprintf(path[0], sizeof(path[0]), "%s/resolv.conf", c->dir);
     (void)snprintf(path[1], sizeof(path[1]), "%s/hostname", c->dir);
     (void)snprintf(path[2], sizeof(path[2]), "%s/hosts", c->dir);
-    state = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:s, s:s}", "Status",
-                      state_name(c), "Running", c->state == RT_STATE_RUNNING, "Paused", 0,
-                      "Restarting", 0, "OOMKilled", c->oom_killed, "Dead",
-                      c->state == RT_STATE_DEAD, "Pid",
-                      c->state == RT_STATE_RUNNING ? c->pid : 0, "ExitCode", c->exit_code,
-                      "Error", c->error ? c->error : "", "StartedAt", started, "FinishedAt",
-                      finished);
+    state =
+        json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:s, s:s}", "Status",
+                  state_name(c), "Running", c->state == RT_STATE_RUNNING, "Paused", 0, "Restarting",
+                  0, "OOMKilled", c->oom_killed, "Dead", c->state == RT_STATE_DEAD, "Pid",
+                  c->state == RT_STATE_RUNNING ? c->pid : 0, "ExitCode", c->exit_code, "Error",
+                  c->error ? c->error : "", "StartedAt", started, "FinishedAt", finished);
     lower[0] = '\0';
     {
         struct rt_image *img = NULL;
@@ -229,8 +257,8 @@ json_t *rt_container_inspect(struct rt_container *c)
         }
     }
     (void)snprintf(path[3], sizeof(path[3]), "%s/upper", c->dir);
-    graph = json_pack("{s:{s:s, s:s, s:s, s:s}, s:s}", "Data", "LowerDir", lower, "MergedDir",
-                      "", "UpperDir", path[3], "WorkDir", "", "Name", "overlay2");
+    graph = json_pack("{s:{s:s, s:s, s:s, s:s}, s:s}", "Data", "LowerDir", lower, "MergedDir", "",
+                      "UpperDir", path[3], "WorkDir", "", "Name", "overlay2");
     {
         char merged[4096], workd[4096];
         (void)snprintf(merged, sizeof(merged), "%s/rootfs", c->dir);
@@ -241,11 +269,10 @@ json_t *rt_container_inspect(struct rt_container *c)
     net = json_pack("{s:s, s:s, s:b, s:s, s:i, s:{}, s:s, s:n, s:n, s:s, s:s, s:i, s:s, s:i,"
                     " s:s, s:s, s:{s:o}}",
                     "Bridge", "", "SandboxID", "", "HairpinMode", 0, "LinkLocalIPv6Address", "",
-                    "LinkLocalIPv6PrefixLen", 0, "Ports", "SandboxKey", "",
-                    "SecondaryIPAddresses", "SecondaryIPv6Addresses", "EndpointID", "",
-                    "Gateway", "", "GlobalIPv6PrefixLen", 0, "IPAddress", "", "IPPrefixLen", 0,
-                    "IPv6Gateway", "", "MacAddress", "", "Networks", network_name(c),
-                    endpoint_json());
+                    "LinkLocalIPv6PrefixLen", 0, "Ports", "SandboxKey", "", "SecondaryIPAddresses",
+                    "SecondaryIPv6Addresses", "EndpointID", "", "Gateway", "",
+                    "GlobalIPv6PrefixLen", 0, "IPAddress", "", "IPPrefixLen", 0, "IPv6Gateway", "",
+                    "MacAddress", "", "Networks", network_name(c), endpoint_json());
     {
         char logp[4096], name[300];
         (void)snprintf(logp, sizeof(logp), "%s/%s-json.log", c->dir, c->id);
@@ -255,11 +282,11 @@ json_t *rt_container_inspect(struct rt_container *c)
                       "Id", c->id, "Created", created, "Path",
                       json_string_value(json_array_get(argv, 0)) ?: "", "Args", args, "State",
                       state, "Image", c->image_id, "ResolvConfPath", path[0], "HostnamePath",
-                      path[1], "HostsPath", path[2], "LogPath", logp, "Name", name,
-                      "RestartCount", c->restart_count, "Driver", "overlay2", "Platform",
-                      "linux", "MountLabel", "", "ProcessLabel", "", "AppArmorProfile", "",
-                      "ExecIDs", "HostConfig", c->host_config, "GraphDriver", graph, "Mounts",
-                      "Config", c->config, "NetworkSettings", net);
+                      path[1], "HostsPath", path[2], "LogPath", logp, "Name", name, "RestartCount",
+                      c->restart_count, "Driver", "overlay2", "Platform", "linux", "MountLabel", "",
+                      "ProcessLabel", "", "AppArmorProfile", "", "ExecIDs", "HostConfig",
+                      c->host_config, "GraphDriver", graph, "Mounts", "Config", c->config,
+                      "NetworkSettings", net);
     }
     json_decref(argv);
     return o;

@@ -4,11 +4,11 @@
 #ifndef RUNTIME_INTERNAL_H
 #define RUNTIME_INTERNAL_H
 
+#include "lib/buf.h"
+
 #include "proto/runtime.pb-c.h"
 #include "runtime/monitor_proto.h"
 #include "runtime/runtime.h"
-
-#include "lib/buf.h"
 
 struct rt_seccomp_entry {
     uint64_t mask;
@@ -79,7 +79,7 @@ struct rt_container {
     rt_done_cb start_cb;
     void *start_arg;
 
-    struct rt_waiter waiters;  /* list heads (sentinels) */
+    struct rt_waiter waiters; /* list heads (sentinels) */
     struct rt_attach attaches;
     struct rt_stop_op *stops;
     rt_done_cb remove_cb;

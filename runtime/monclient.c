@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/internal.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "runtime/internal.h"
 
 struct mon_spawn {
     uv_process_t proc;
@@ -245,8 +245,7 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         const unsigned char *h = (const unsigned char *)mc->in.data + off;
         uint32_t len = mon_get_u32(h + 1);
         if (len > MON_MAX_PAYLOAD) {
-            log_error("container %.12s: oversized monitor frame, dropping connection",
-                      mc->c->id);
+            log_error("container %.12s: oversized monitor frame, dropping connection", mc->c->id);
             conn_close(mc);
             return;
         }

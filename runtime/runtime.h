@@ -88,8 +88,7 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
 
 /* Find by full id, name (with or without '/') or unique id prefix.
  * Borrowed pointer (valid until the next loop turn unless ref'd). */
-int rt_container_find(struct rt *rt, const char *ref, struct rt_container **ret,
-                      struct err *err);
+int rt_container_find(struct rt *rt, const char *ref, struct rt_container **ret, struct err *err);
 /* All containers, newest first; *ret is a malloc'd array of borrowed pointers. */
 int rt_container_list(struct rt *rt, struct rt_container ***ret, size_t *ret_n);
 
@@ -126,8 +125,8 @@ int rt_container_remove(struct rt_container *c, bool force, rt_done_cb cb, void 
 
 /* Wait for a condition; the returned handle is valid until cb runs or
  * rt_waiter_cancel() (after which cb never runs). */
-struct rt_waiter *rt_container_wait(struct rt_container *c, enum rt_wait_cond cond,
-                                    rt_wait_cb cb, void *arg);
+struct rt_waiter *rt_container_wait(struct rt_container *c, enum rt_wait_cond cond, rt_wait_cb cb,
+                                    void *arg);
 void rt_waiter_cancel(struct rt_waiter *w);
 
 /* Receive the container's output from now on (also used as a "log file

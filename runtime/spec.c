@@ -10,19 +10,18 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
-#include "runtime/internal.h"
-#include "runtime/seccomp.h"
-
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include "runtime/internal.h"
+#include "runtime/seccomp.h"
+
 /* Docker's masked paths (moby master, incl. the three newer entries). */
 static const char *const masked_paths[] = {
-    "/proc/acpi",        "/proc/asound",     "/proc/interrupts",
-    "/proc/kcore",       "/proc/keys",       "/proc/latency_stats",
-    "/proc/sched_debug", "/proc/scsi",       "/proc/timer_list",
-    "/proc/timer_stats", "/sys/firmware",    "/sys/devices/virtual/powercap",
+    "/proc/acpi",       "/proc/asound",        "/proc/interrupts",  "/proc/kcore",
+    "/proc/keys",       "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+    "/proc/timer_list", "/proc/timer_stats",   "/sys/firmware",     "/sys/devices/virtual/powercap",
 };
 
 static const char *const readonly_paths[] = {
@@ -93,11 +92,13 @@ static int rlimit_resource(const char *name)
     static const struct {
         const char *n;
         int r;
-    } t[] = {{"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},         {"data", RLIMIT_DATA},
-             {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},     {"memlock", RLIMIT_MEMLOCK},
-             {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},     {"nofile", RLIMIT_NOFILE},
-             {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},         {"rtprio", RLIMIT_RTPRIO},
-             {"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
+    } t[] = {{"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+             {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+             {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+             {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+             {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+             {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+             {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
              {"stack", RLIMIT_STACK}};
 
     for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
@@ -171,8 +172,9 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
                             ? json_string_value(json_object_get(cfg, "WorkingDir"))
                             : "/");
     if (spec.cwd[0] != '/') {
-        r = err_set(err, -EINVAL, "the working directory '%s' is invalid, it needs to be an "
-                                  "absolute path",
+        r = err_set(err, -EINVAL,
+                    "the working directory '%s' is invalid, it needs to be an "
+                    "absolute path",
                     spec.cwd);
         goto out;
     }
@@ -215,8 +217,8 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     caps &= bounding_caps();
     spec.cap_mask = caps;
     spec.privileged = privileged;
-    spec.no_new_privs = sec_opt(hc, "no-new-privileges", "no-new-privileges:true",
-                                "no-new-privileges=true");
+    spec.no_new_privs =
+        sec_opt(hc, "no-new-privileges", "no-new-privileges:true", "no-new-privileges=true");
     if (!privileged && !sec_opt(hc, "seccomp=unconfined", "seccomp:unconfined", NULL)) {
         size_t len = 0;
         const void *bpf = rt__seccomp_for(rt, caps, &len, err);
@@ -251,8 +253,9 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
         shoal__rt__rt_mount__init(&mounts[i]);
         (void)snprintf(srcs[i], sizeof(srcs[i]), "%s/%s", c->dir, etc[i]);
         mounts[i].source = srcs[i];
-        mounts[i].destination = (char *)(i == 0 ? "/etc/hostname"
-                                                : i == 1 ? "/etc/hosts" : "/etc/resolv.conf");
+        mounts[i].destination = (char *)(i == 0   ? "/etc/hostname"
+                                         : i == 1 ? "/etc/hosts"
+                                                  : "/etc/resolv.conf");
         mounts[i].type = (char *)"bind";
         mounts[i].flags = MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC;
         mounts[i].data = (char *)"";

@@ -49,6 +49,7 @@ TAR=$(tests/lib/mkrootfs.sh "$T/bb.tar")
 shoal import "$TAR" bb:latest
 shoal images
 shoal run --rm bb echo hello from a shoal container
+# shellcheck disable=SC2016 # expanded inside the container
 shoal run --rm -e GREETING=hi -m 32m --pids-limit 50 bb sh -c 'echo $GREETING; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max'
 shoal run -d --name demo-web bb sh -c 'while true; do echo tick; sleep 1; done'
 shoal ps

@@ -1,14 +1,15 @@
 /* Unit tests for lib/: ids, times, sizes, buffers, files, errors. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"

@@ -1,12 +1,13 @@
 /* Unit tests for the runtime's API-facing helpers: status texts, command
  * display, capability and signal names. */
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-#include <signal.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "runtime/runtime.h"
 
@@ -63,9 +64,10 @@ static void test_cap_parse(void **state)
     assert_int_equal(rt_cap_parse("NOPE", &m), -EINVAL);
     /* The 14 default capabilities are Docker's mask. */
     static const char *const defaults[] = {
-        "CHOWN",   "DAC_OVERRIDE",     "FSETID",     "FOWNER", "MKNOD",
-        "NET_RAW", "SETGID",           "SETUID",     "SETFCAP", "SETPCAP",
-        "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",    "AUDIT_WRITE"};
+        "CHOWN",   "DAC_OVERRIDE", "FSETID",           "FOWNER",
+        "MKNOD",   "NET_RAW",      "SETGID",           "SETUID",
+        "SETFCAP", "SETPCAP",      "NET_BIND_SERVICE", "SYS_CHROOT",
+        "KILL",    "AUDIT_WRITE"};
     uint64_t all = 0;
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         assert_int_equal(rt_cap_parse(defaults[i], &m), 0);
