@@ -17,8 +17,18 @@ struct cmd {
     const char *desc;
 };
 
+/* cli/cmd_registry.c */
+int cli_cmd_pull(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_push(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_logout(struct cli_ctx *ctx, int argc, char **argv);
+
 static const struct cmd commands[] = {
     {"run", cli_cmd_run, "Create and run a new container from an image"},
+    {"pull", cli_cmd_pull, "Download an image from a registry"},
+    {"push", cli_cmd_push, "Upload an image to a registry"},
+    {"login", cli_cmd_login, "Log in to a registry"},
+    {"logout", cli_cmd_logout, "Log out from a registry"},
     {"create", cli_cmd_create, "Create a new container"},
     {"start", cli_cmd_start, "Start one or more stopped containers"},
     {"ps", cli_cmd_ps, "List containers"},

@@ -20,6 +20,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+
 #include "node/node.h"
 #include "node/progress.h"
 #include "runtime/registry.h"
@@ -42,6 +43,7 @@ struct op {
     struct rt_reg_auth auth;
     struct rt_reg_opts opts;
     volatile bool cancel;
+    bool streaming; /* the 200 stream has begun (http.c does not set req->responded) */
 
     pthread_mutex_t lock; /* events, done */
     struct op_event *events;
@@ -127,8 +129,8 @@ static void op_thread(void *arg)
 
     switch (op->kind) {
     case OP_PULL:
-        op->r = rt_pull(store, node_current->cfg->data_root, op->ref, &op->opts, &op->pull,
-                        &op->err);
+        op->r =
+            rt_pull(store, node_current->cfg->data_root, op->ref, &op->opts, &op->pull, &op->err);
         break;
     case OP_PUSH: {
         char digest[80];
@@ -139,8 +141,7 @@ static void op_thread(void *arg)
         op->r = rt_reg_distribution(op->ref, &op->opts, &op->result, &op->err);
         break;
     case OP_LOGIN:
-        op->r = rt_reg_login(op->ref, &op->auth, op->opts.insecure, op->opts.n_insecure,
-                             &op->err);
+        op->r = rt_reg_login(op->ref, &op->auth, op->opts.insecure, op->opts.n_insecure, &op->err);
         break;
     }
     (void)pthread_mutex_lock(&op->lock);
@@ -168,6 +169,7 @@ static void op_async(uv_async_t *a)
 
     for (size_t i = 0; i < n; i++) {
         struct rt_reg_event *ev = &evs[i].ev;
+        op->streaming = true;
         if (ev->aux)
             progress_aux(req, ev->aux); /* takes our reference */
         else if (ev->bar)
@@ -181,12 +183,13 @@ static void op_async(uv_async_t *a)
 
     if (op->r < 0) {
         if (op->r != -ECANCELED)
-            log_warn("%s %s: %s", op->kind == OP_PULL   ? "pull"
-                                  : op->kind == OP_PUSH ? "push"
-                                  : op->kind == OP_DIST ? "distribution"
-                                                        : "login",
+            log_warn("%s %s: %s",
+                     op->kind == OP_PULL   ? "pull"
+                     : op->kind == OP_PUSH ? "push"
+                     : op->kind == OP_DIST ? "distribution"
+                                           : "login",
                      op->ref, op->err.msg);
-        if (!req->responded) {
+        if (!op->streaming) {
             int status = node_http_status(op->r);
             if (op->r == -EACCES)
                 status = op->kind == OP_LOGIN ? 401 : 403;
@@ -211,9 +214,9 @@ static void op_async(uv_async_t *a)
             op->result = NULL;
             break;
         case OP_LOGIN:
-            http_reply_json(req, 200,
-                            json_pack("{s:s, s:s}", "Status", "Login Succeeded", "IdentityToken",
-                                      ""));
+            http_reply_json(
+                req, 200,
+                json_pack("{s:s, s:s}", "Status", "Login Succeeded", "IdentityToken", ""));
             break;
         }
     }

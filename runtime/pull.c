@@ -10,8 +10,6 @@
  * failure leaves no image; the temp files are unlinked from the start, so
  * none survive anything.
  */
-#include "runtime/registry_internal.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,6 +22,8 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#include "runtime/registry_internal.h"
 
 #define PULL_MANIFEST_MAX (4 * 1024 * 1024)
 #define PULL_CONFIG_MAX   (8 * 1024 * 1024)
@@ -224,8 +224,9 @@ static int fetch_manifest(struct pull *p, const struct rt_reg_ref *ref, const ch
         goto out;
     }
     if (r == -EACCES) {
-        err_wrap(err, "pull access denied for %s, repository does not exist or may require "
-                      "'docker login'",
+        err_wrap(err,
+                 "pull access denied for %s, repository does not exist or may require "
+                 "'docker login'",
                  ref->familiar);
         goto out;
     }
@@ -233,8 +234,9 @@ static int fetch_manifest(struct pull *p, const struct rt_reg_ref *ref, const ch
         goto out;
     reg__sink_digest(&sink, digest);
     if (strncmp(reference, "sha256:", 7) == 0 && strcmp(reference, digest) != 0) {
-        r = err_set(err, -EBADMSG, "manifest verification failed for digest %s: digest mismatch "
-                                   "(got %s)",
+        r = err_set(err, -EBADMSG,
+                    "manifest verification failed for digest %s: digest mismatch "
+                    "(got %s)",
                     reference, digest);
         goto out;
     }
@@ -249,8 +251,9 @@ static int fetch_manifest(struct pull *p, const struct rt_reg_ref *ref, const ch
         mt = resp.content_type;
     if (json_integer_value(json_object_get(doc, "schemaVersion")) == 1) {
         json_decref(doc);
-        r = err_set(err, -EINVAL, "%s uses the old Docker schema 1 manifest, which shoal does "
-                                  "not support",
+        r = err_set(err, -EINVAL,
+                    "%s uses the old Docker schema 1 manifest, which shoal does "
+                    "not support",
                     ref->familiar);
         goto out;
     }
@@ -289,8 +292,9 @@ static int fetch_config(struct pull *p, const char *digest, char **ret, size_t *
     } else {
         reg__sink_digest(&sink, got);
         if (strcmp(got, digest) != 0) {
-            r = err_set(err, -EBADMSG, "image config verification failed for digest %s: digest "
-                                       "mismatch (got %s)",
+            r = err_set(err, -EBADMSG,
+                        "image config verification failed for digest %s: digest "
+                        "mismatch (got %s)",
                         digest, got);
         } else {
             *ret = sink.mem ? sink.mem : strdup("");
@@ -397,8 +401,7 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
             goto out;
         }
         if (lmt && (strstr(lmt, "foreign") || strstr(lmt, "nondistributable"))) {
-            r = err_set(err, -EINVAL, "layer %s has media type %s, which is not supported", d,
-                        lmt);
+            r = err_set(err, -EINVAL, "layer %s has media type %s, which is not supported", d, lmt);
             goto out;
         }
         (void)reg__copy(p.layers[i].digest, sizeof(p.layers[i].digest), d);
@@ -419,8 +422,9 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
     cfg = json_loadb(config, config_len, 0, NULL);
     json_t *diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
     if (!json_is_array(diff_ids) || json_array_size(diff_ids) != p.n_layers) {
-        r = err_set(err, -EINVAL, "image config %s: rootfs.diff_ids does not match the %zu layers "
-                                  "of the manifest",
+        r = err_set(err, -EINVAL,
+                    "image config %s: rootfs.diff_ids does not match the %zu layers "
+                    "of the manifest",
                     cfg_digest, p.n_layers);
         goto out;
     }
@@ -447,9 +451,8 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
     } else {
         for (size_t i = 0; i < p.n_layers; i++) {
             p.layers[i].present = layer_stored(&p, p.layers[i].diff_id);
-            emit(&p, p.layers[i].short_id, p.layers[i].present ? "Already exists"
-                                                                : "Pulling fs layer",
-                 false, 0, 0);
+            emit(&p, p.layers[i].short_id,
+                 p.layers[i].present ? "Already exists" : "Pulling fs layer", false, 0, 0);
         }
         size_t want = opts && opts->max_concurrent > 0 ? (size_t)opts->max_concurrent : 3;
         if (want > ARRAY_SIZE(threads))
@@ -483,8 +486,8 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
         }
     }
 
-    r = rt_image_add(store, config, config_len, ret->tagged[0] ? ret->tagged : NULL,
-                     ret->image_id, err);
+    r = rt_image_add(store, config, config_len, ret->tagged[0] ? ret->tagged : NULL, ret->image_id,
+                     err);
     if (r < 0)
         goto out;
     if (rt_reg_repo_digest_add(data_root, ret->image_id, ret->repo_digest, NULL) < 0)

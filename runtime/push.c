@@ -9,8 +9,6 @@
  * Then the config blob and the schema-2 manifest. The gzip stream has no
  * timestamp or name, so the same layer always gives the same blob.
  */
-#include "runtime/registry_internal.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -22,6 +20,8 @@
 
 #include "lib/err.h"
 #include "lib/util.h"
+
+#include "runtime/registry_internal.h"
 
 #define PUSH_CHUNK (128 * 1024)
 
@@ -76,8 +76,8 @@ static void hex_digest(EVP_MD_CTX *md, char out[80])
 }
 
 /* gzip in_fd (from offset 0) into out_fd; digests of both sides and the compressed size. */
-static int gzip_file(struct push *p, int in_fd, int out_fd, char in_digest[80],
-                     char out_digest[80], int64_t *out_size, struct err *err)
+static int gzip_file(struct push *p, int in_fd, int out_fd, char in_digest[80], char out_digest[80],
+                     int64_t *out_size, struct err *err)
 {
     z_stream z = {0};
     unsigned char *in = malloc(PUSH_CHUNK), *out = malloc(PUSH_CHUNK);
@@ -257,9 +257,9 @@ int rt_push(struct rt_image_store *store, const char *name, const char *tag,
         r = push_layer(&p, store, img->diff_ids[i], id, digest, &size, err);
         if (r < 0)
             goto out;
-        (void)json_array_append_new(layers, json_pack("{s:s, s:I, s:s}", "mediaType",
-                                                      RT_MT_DOCKER_LAYER, "size",
-                                                      (json_int_t)size, "digest", digest));
+        (void)json_array_append_new(layers,
+                                    json_pack("{s:s, s:I, s:s}", "mediaType", RT_MT_DOCKER_LAYER,
+                                              "size", (json_int_t)size, "digest", digest));
     }
 
     /* the config blob */
@@ -279,8 +279,8 @@ int rt_push(struct rt_image_store *store, const char *name, const char *tag,
         goto out;
 
     manifest = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:O}", "schemaVersion", 2, "mediaType",
-                         RT_MT_DOCKER_MANIFEST, "config", "mediaType", RT_MT_DOCKER_CONFIG,
-                         "size", (json_int_t)clen, "digest", cfg_digest, "layers", layers);
+                         RT_MT_DOCKER_MANIFEST, "config", "mediaType", RT_MT_DOCKER_CONFIG, "size",
+                         (json_int_t)clen, "digest", cfg_digest, "layers", layers);
     man = manifest ? json_dumps(manifest, JSON_INDENT(3) | JSON_PRESERVE_ORDER) : NULL;
     if (!man) {
         r = err_set(err, -ENOMEM, "out of memory");

@@ -2,8 +2,6 @@
  * runtime/registry.c - /distribution and login, and the repo digests file
  * (<data-root>/image/repodigests.json: {"sha256:<image id>": ["name@sha256:..."]}).
  */
-#include "runtime/registry_internal.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +10,8 @@
 
 #include "lib/err.h"
 #include "lib/util.h"
+
+#include "runtime/registry_internal.h"
 
 #define REPODIGESTS_MAX (16 * 1024 * 1024)
 
@@ -188,8 +188,8 @@ int rt_reg_distribution(const char *refstr, const struct rt_reg_opts *opts, json
             (void)json_array_append_new(plats, o);
         }
     } else {
-        const char *cd = json_string_value(json_object_get(json_object_get(doc, "config"),
-                                                           "digest"));
+        const char *cd =
+            json_string_value(json_object_get(json_object_get(doc, "config"), "digest"));
         if (cd) {
             (void)snprintf(path, sizeof(path), "blobs/%s", cd);
             if (get_small(c, path, NULL, &cbody, &clen, d2, ctype, NULL) == 0)
@@ -197,9 +197,9 @@ int rt_reg_distribution(const char *refstr, const struct rt_reg_opts *opts, json
         }
         const char *arch = json_string_value(json_object_get(cfg, "architecture"));
         const char *os = json_string_value(json_object_get(cfg, "os"));
-        (void)json_array_append_new(plats, json_pack("{s:s, s:s}", "architecture",
-                                                     arch ? arch : "amd64", "os",
-                                                     os ? os : "linux"));
+        (void)json_array_append_new(plats,
+                                    json_pack("{s:s, s:s}", "architecture", arch ? arch : "amd64",
+                                              "os", os ? os : "linux"));
     }
     out = json_pack("{s:{s:s, s:s, s:I}, s:o}", "Descriptor", "mediaType", mt, "digest", digest,
                     "size", (json_int_t)len, "Platforms", plats);
@@ -219,8 +219,8 @@ out:
 
 /* ---- login ---------------------------------------------------------------------------------- */
 
-int rt_reg_login(const char *server, const struct rt_reg_auth *auth,
-                 const char *const *insecure, size_t n_insecure, struct err *err)
+int rt_reg_login(const char *server, const struct rt_reg_auth *auth, const char *const *insecure,
+                 size_t n_insecure, struct err *err)
 {
     struct rt_reg_opts opts = {.auth = auth, .insecure = insecure, .n_insecure = n_insecure};
     struct reg_client *c = NULL;

@@ -122,21 +122,21 @@ struct rt_reg_event {
 typedef void (*rt_reg_event_cb)(void *arg, const struct rt_reg_event *ev);
 
 struct rt_reg_opts {
-    const struct rt_reg_auth *auth;         /* may be NULL */
-    const char *const *insecure;            /* --insecure-registry entries */
+    const struct rt_reg_auth *auth; /* may be NULL */
+    const char *const *insecure;    /* --insecure-registry entries */
     size_t n_insecure;
-    const volatile bool *cancel;            /* may be NULL */
-    rt_reg_event_cb cb;                     /* may be NULL */
+    const volatile bool *cancel; /* may be NULL */
+    rt_reg_event_cb cb;          /* may be NULL */
     void *cb_arg;
-    int max_concurrent;                     /* layer downloads at once (0: 3) */
-    const char *tmp_dir;                    /* for blobs in flight (default: <store>/tmp) */
+    int max_concurrent;  /* layer downloads at once (0: 3) */
+    const char *tmp_dir; /* for blobs in flight (default: <store>/tmp) */
 };
 
 struct rt_pull_result {
     char image_id[72];
     char manifest_digest[80]; /* of the top-level manifest (list) */
     char repo_digest[700];    /* "familiar@sha256:..." */
-    char tagged[700];            /* "familiar:tag", or "" for pulls by digest */
+    char tagged[700];         /* "familiar:tag", or "" for pulls by digest */
     bool up_to_date;
 };
 
@@ -163,8 +163,8 @@ int rt_reg_distribution(const char *ref, const struct rt_reg_opts *opts, json_t 
 
 /* docker login: check credentials against server ("" / NULL / docker.io
  * names -> docker.io). -EACCES with a message on refusal. */
-int rt_reg_login(const char *server, const struct rt_reg_auth *auth,
-                 const char *const *insecure, size_t n_insecure, struct err *err);
+int rt_reg_login(const char *server, const struct rt_reg_auth *auth, const char *const *insecure,
+                 size_t n_insecure, struct err *err);
 
 /* ---- repository digests (<data-root>/image/repodigests.json, owned here) ------------- */
 

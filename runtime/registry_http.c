@@ -9,8 +9,6 @@
  * Bodies are never buffered beyond a small cap: blobs go to a file while their
  * sha256 is computed.
  */
-#include "runtime/registry_internal.h"
-
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -29,11 +27,13 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define REG_ERR_BODY_MAX     (16 * 1024)
-#define REG_TOKEN_MAX        (64 * 1024)
-#define REG_CONNECT_TIMEOUT  15L
-#define REG_LOW_SPEED_TIME   30L
-#define REG_PROGRESS_NS      (100 * 1000000LL)
+#include "runtime/registry_internal.h"
+
+#define REG_ERR_BODY_MAX    (16 * 1024)
+#define REG_TOKEN_MAX       (64 * 1024)
+#define REG_CONNECT_TIMEOUT 15L
+#define REG_LOW_SPEED_TIME  30L
+#define REG_PROGRESS_NS     (100 * 1000000LL)
 
 struct reg_client {
     char base[300]; /* "http://127.0.0.1:5000" */
@@ -86,8 +86,8 @@ int reg__client_new(const char *api_host, const char *repo, const char *scope,
     c = calloc(1, sizeof(*c));
     if (!c)
         return err_set(err, -ENOMEM, "out of memory");
-    plain = rt_reg_host_insecure(api_host, opts ? opts->insecure : NULL,
-                                 opts ? opts->n_insecure : 0);
+    plain =
+        rt_reg_host_insecure(api_host, opts ? opts->insecure : NULL, opts ? opts->n_insecure : 0);
     (void)snprintf(c->base, sizeof(c->base), "%s://%.255s", plain ? "http" : "https", api_host);
     (void)reg__copy(c->host, sizeof(c->host), api_host);
     (void)reg__copy(c->repo, sizeof(c->repo), repo ? repo : "");
@@ -403,8 +403,12 @@ static int perform(struct reg_client *c, const struct req_spec *rq, struct reg_s
                    struct reg_resp *resp, char *www_auth, size_t www_len, struct buf *errbody,
                    struct err *err)
 {
-    struct xfer x = {.c = c, .sink = sink, .resp = resp, .up_fd = rq->up_fd,
-                     .up_size = rq->up_size, .up_progress = rq->up_progress,
+    struct xfer x = {.c = c,
+                     .sink = sink,
+                     .resp = resp,
+                     .up_fd = rq->up_fd,
+                     .up_size = rq->up_size,
+                     .up_progress = rq->up_progress,
                      .up_arg = rq->up_arg};
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -420,7 +424,9 @@ static int perform(struct reg_client *c, const struct req_spec *rq, struct reg_s
         return err_set(err, -ENOMEM, "out of memory (curl)");
     (void)curl_easy_setopt(x.h, CURLOPT_URL, rq->url);
     (void)curl_easy_setopt(x.h, CURLOPT_NOSIGNAL, 1L);
-    (void)curl_easy_setopt(x.h, CURLOPT_USERAGENT, "shoal/" "0.1 (registry client)");
+    (void)curl_easy_setopt(x.h, CURLOPT_USERAGENT,
+                           "shoal/"
+                           "0.1 (registry client)");
     (void)curl_easy_setopt(x.h, CURLOPT_ERRORBUFFER, errbuf);
     (void)curl_easy_setopt(x.h, CURLOPT_CONNECTTIMEOUT, REG_CONNECT_TIMEOUT);
     (void)curl_easy_setopt(x.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -708,8 +714,7 @@ int reg__head(struct reg_client *c, const char *path, const char *accept, struct
 }
 
 int reg__upload_blob(struct reg_client *c, int fd, int64_t size, const char *digest,
-                     void (*on_progress)(void *arg, int64_t current), void *arg,
-                     struct err *err)
+                     void (*on_progress)(void *arg, int64_t current), void *arg, struct err *err)
 {
     char url[4096], put_url[4200];
     struct req_spec rq = {.method = "POST", .url = url, .up_fd = -1};
@@ -726,11 +731,15 @@ int reg__upload_blob(struct reg_client *c, int fd, int64_t size, const char *dig
         r = err_set(err, -EIO, "the registry sent no upload location");
     if (r == 0) {
         make_url(c, resp.location, url, sizeof(url));
-        (void)snprintf(put_url, sizeof(put_url), "%s%sdigest=%s", url,
-                       strchr(url, '?') ? "&" : "?", digest);
-        struct req_spec put = {.method = "PUT", .url = put_url, .up_fd = fd, .up_size = size,
+        (void)snprintf(put_url, sizeof(put_url), "%s%sdigest=%s", url, strchr(url, '?') ? "&" : "?",
+                       digest);
+        struct req_spec put = {.method = "PUT",
+                               .url = put_url,
+                               .up_fd = fd,
+                               .up_size = size,
                                .content_type = "application/octet-stream",
-                               .up_progress = on_progress, .up_arg = arg};
+                               .up_progress = on_progress,
+                               .up_arg = arg};
         r = request(c, &put, NULL, &resp, &eb, err);
         if (r == 0)
             r = check_status(c, "uploading the blob", &resp, &eb, 201, 204, err);
@@ -743,8 +752,12 @@ int reg__put_manifest(struct reg_client *c, const char *ref, const char *media_t
                       const char *body, size_t len, struct err *err)
 {
     char path[600], url[4096];
-    struct req_spec rq = {.method = "PUT", .url = url, .up_fd = -1, .content_type = media_type,
-                          .body = body, .body_len = len};
+    struct req_spec rq = {.method = "PUT",
+                          .url = url,
+                          .up_fd = -1,
+                          .content_type = media_type,
+                          .body = body,
+                          .body_len = len};
     struct reg_resp resp;
     struct buf eb;
     int r;

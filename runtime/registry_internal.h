@@ -48,12 +48,12 @@ struct reg_resp {
 
 /* Body sink: either memory (max bytes) or a file descriptor; both are hashed. */
 struct reg_sink {
-    int fd;             /* >= 0: write here */
-    char *mem;          /* else grown here (malloc'd, NUL-terminated), max mem_max bytes */
+    int fd;    /* >= 0: write here */
+    char *mem; /* else grown here (malloc'd, NUL-terminated), max mem_max bytes */
     size_t mem_len;
     size_t mem_max;
     int64_t written;
-    void *md;           /* EVP_MD_CTX (sha256) */
+    void *md; /* EVP_MD_CTX (sha256) */
     /* progress: called about every 100 ms while receiving */
     void (*on_progress)(void *arg, int64_t current);
     void *progress_arg;
@@ -70,8 +70,7 @@ int reg__head(struct reg_client *c, const char *path, const char *accept, struct
               struct err *err);
 /* Upload a blob from fd (size bytes, digest known): POST uploads/ then PUT ?digest=. */
 int reg__upload_blob(struct reg_client *c, int fd, int64_t size, const char *digest,
-                     void (*on_progress)(void *arg, int64_t current), void *arg,
-                     struct err *err);
+                     void (*on_progress)(void *arg, int64_t current), void *arg, struct err *err);
 /* PUT manifests/<ref> with body and content type. */
 int reg__put_manifest(struct reg_client *c, const char *ref, const char *media_type,
                       const char *body, size_t len, struct err *err);

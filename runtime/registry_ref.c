@@ -3,8 +3,6 @@
  * parsing, insecure-registry matching, WWW-Authenticate parsing,
  * X-Registry-Auth decoding and platform selection. No I/O.
  */
-#include "runtime/registry.h"
-
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +14,7 @@
 
 #include "lib/err.h"
 
+#include "runtime/registry.h"
 #include "runtime/registry_internal.h"
 
 /* ---- references ------------------------------------------------------------------------ */
@@ -43,9 +42,9 @@ int rt_reg_ref_parse(const char *ref, struct rt_reg_ref *out, struct err *err)
     }
     (void)snprintf(out->familiar, sizeof(out->familiar), "%s", name);
     slash = strchr(name, '/');
-    if (slash && (memchr(name, '.', (size_t)(slash - name)) ||
-                  memchr(name, ':', (size_t)(slash - name)) ||
-                  (slash - name == 9 && strncmp(name, "localhost", 9) == 0))) {
+    if (slash &&
+        (memchr(name, '.', (size_t)(slash - name)) || memchr(name, ':', (size_t)(slash - name)) ||
+         (slash - name == 9 && strncmp(name, "localhost", 9) == 0))) {
         *slash = '\0';
         if (!reg__copy(out->domain, sizeof(out->domain), name) ||
             !reg__copy(out->repo, sizeof(out->repo), slash + 1))

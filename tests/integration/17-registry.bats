@@ -394,15 +394,16 @@ image_absent() {
 }
 
 @test "the registry killed mid-pull: clear error, no image, pull works after a restart" {
-    local ppid
+    local ppid st
     echo stall >"$T/proxy.cut"
     rm -f "$T/proxy.cut.stalled"
     docker pull "127.0.0.1:$PROXY_PORT/test:big2" >"$T/pull-killed.out" 2>&1 &
     ppid=$!
     retry 100 0.1 test -e "$T/proxy.cut.stalled"
     pid_stop "$T/proxy.pid"
-    run wait "$ppid"
-    [ "$status" -ne 0 ]
+    st=0
+    wait "$ppid" || st=$?
+    [ "$st" -ne 0 ]
     run cat "$T/pull-killed.out"
     [[ $output == *"error pulling layer"* ]]
     image_absent "127.0.0.1:$PROXY_PORT/test:big2"
