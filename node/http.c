@@ -687,6 +687,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
         return;
     }
     req->flags |= RF_RESPONDED;
+    req->responded = true;
     req_check_unread_body(c, req);
     conn_send(c, req, status, content_type, body, len, req->flags & RF_CLOSE);
     conn_response_done(c);
@@ -760,6 +761,7 @@ void http_stream_begin(struct http_req *req, int status, const char *content_typ
     if (!c || (req->flags & RF_RESPONDED))
         return;
     req->flags |= RF_RESPONDED | RF_STREAMING;
+    req->responded = true;
     req_check_unread_body(c, req);
     if (req->flags & RF_HTTP10) {
         /* no chunked coding in HTTP/1.0: the body ends when we close */
@@ -827,6 +829,7 @@ void http_hijack(struct http_req *req, http_hijack_read_cb on_read)
     if (!c || (req->flags & RF_RESPONDED))
         return;
     req->flags |= RF_RESPONDED | RF_HIJACKED;
+    req->responded = true;
     req->on_read = on_read;
     io_write(c, &b, 1);
     /* bytes the client sent after the request, and an early half-close, are

@@ -490,7 +490,7 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
                      err);
     if (r < 0)
         goto out;
-    if (rt_reg_repo_digest_add(data_root, ret->image_id, ret->repo_digest, NULL) < 0)
+    if (rt_image_add_repo_digest(store, ret->image_id, ret->repo_digest, NULL) < 0)
         log_warn("pull: cannot record the repo digest %s, ignoring", ret->repo_digest);
     (void)snprintf(status, sizeof(status), "Digest: %s", top_digest);
     emit(&p, NULL, status, false, 0, 0);

@@ -1,6 +1,6 @@
 /*
- * runtime/registry.c - /distribution and login, and the repo digests file
- * (<data-root>/image/repodigests.json: {"sha256:<image id>": ["name@sha256:..."]}).
+ * runtime/registry.c - /distribution and login. Repo digests are kept by the
+ * image store (rt_image_add_repo_digest).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,109 +12,6 @@
 #include "lib/util.h"
 
 #include "runtime/registry_internal.h"
-
-#define REPODIGESTS_MAX (16 * 1024 * 1024)
-
-static pthread_mutex_t digests_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static json_t *digests_load(const char *path)
-{
-    char *data = NULL;
-    size_t len = 0;
-    json_t *doc = NULL;
-
-    if (read_file(path, &data, &len, REPODIGESTS_MAX) == 0)
-        doc = json_loadb(data, len, 0, NULL);
-    free(data);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        doc = json_object();
-    }
-    return doc;
-}
-
-int rt_reg_repo_digest_add(const char *data_root, const char *image_id, const char *repo_digest,
-                           struct err *err)
-{
-    char path[4096];
-    json_t *doc, *arr;
-    char *out;
-    const char *at = strchr(repo_digest, '@');
-    int r = 0;
-
-    if (!at)
-        return err_set(err, -EINVAL, "not a digest reference: %s", repo_digest);
-    (void)snprintf(path, sizeof(path), "%s/image/repodigests.json", data_root);
-    (void)pthread_mutex_lock(&digests_lock);
-    doc = digests_load(path);
-    arr = json_object_get(doc, image_id);
-    if (!json_is_array(arr)) {
-        arr = json_array();
-        (void)json_object_set_new(doc, image_id, arr);
-    }
-    /* one digest per repository, as Docker keeps it */
-    for (size_t i = 0; i < json_array_size(arr);) {
-        const char *s = json_string_value(json_array_get(arr, i));
-        if (s && strncmp(s, repo_digest, (size_t)(at - repo_digest)) == 0 &&
-            s[at - repo_digest] == '@')
-            (void)json_array_remove(arr, i);
-        else
-            i++;
-    }
-    (void)json_array_append_new(arr, json_string(repo_digest));
-    out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!out)
-        r = err_set(err, -ENOMEM, "out of memory");
-    else if ((r = write_file_atomic(path, out, strlen(out), 0600, false)) < 0)
-        err_set(err, r, "write %s: %s", path, strerror(-r));
-    free(out);
-    json_decref(doc);
-    (void)pthread_mutex_unlock(&digests_lock);
-    return r;
-}
-
-json_t *rt_reg_repo_digests(const char *data_root, const char *image_id)
-{
-    char path[4096];
-    json_t *doc, *arr;
-
-    (void)snprintf(path, sizeof(path), "%s/image/repodigests.json", data_root);
-    (void)pthread_mutex_lock(&digests_lock);
-    doc = digests_load(path);
-    (void)pthread_mutex_unlock(&digests_lock);
-    arr = json_object_get(doc, image_id);
-    arr = json_is_array(arr) ? json_deep_copy(arr) : json_array();
-    json_decref(doc);
-    return arr;
-}
-
-int rt_reg_repo_digest_lookup(const char *data_root, const char *ref, char ret_id[72])
-{
-    char path[4096], norm[512];
-    json_t *doc;
-    const char *key;
-    json_t *arr;
-    int r = -ENOENT;
-
-    if (rt_image_normalize_ref(ref, norm) < 0 || !strchr(norm, '@'))
-        return -EINVAL;
-    (void)snprintf(path, sizeof(path), "%s/image/repodigests.json", data_root);
-    (void)pthread_mutex_lock(&digests_lock);
-    doc = digests_load(path);
-    (void)pthread_mutex_unlock(&digests_lock);
-    json_object_foreach(doc, key, arr)
-    {
-        for (size_t i = 0; i < json_array_size(arr); i++) {
-            const char *s = json_string_value(json_array_get(arr, i));
-            if (s && strcmp(s, norm) == 0 && strlen(key) < 72) {
-                (void)reg__copy(ret_id, 72, key);
-                r = 0;
-            }
-        }
-    }
-    json_decref(doc);
-    return r;
-}
 
 /* ---- /distribution/{name}/json ------------------------------------------------------------ */
 

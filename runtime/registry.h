@@ -145,7 +145,7 @@ struct rt_pull_result {
  * Pull complete, Digest, Status). The image is added (and tagged) only once
  * every layer is in and its diff-id matches the config; nothing else
  * remains after a failure (blobs in flight are removed). Records the repo
- * digest with rt_reg_repo_digest_add(). */
+ * digest with rt_image_add_repo_digest(). */
 int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref,
             const struct rt_reg_opts *opts, struct rt_pull_result *ret, struct err *err);
 
@@ -165,16 +165,5 @@ int rt_reg_distribution(const char *ref, const struct rt_reg_opts *opts, json_t 
  * names -> docker.io). -EACCES with a message on refusal. */
 int rt_reg_login(const char *server, const struct rt_reg_auth *auth, const char *const *insecure,
                  size_t n_insecure, struct err *err);
-
-/* ---- repository digests (<data-root>/image/repodigests.json, owned here) ------------- */
-
-/* Record "familiar@sha256:..." for image_id (idempotent, thread-safe). */
-int rt_reg_repo_digest_add(const char *data_root, const char *image_id, const char *repo_digest,
-                           struct err *err);
-/* The repo digests of image_id as a new JSON array (empty when none). */
-json_t *rt_reg_repo_digests(const char *data_root, const char *image_id);
-/* Image id recorded for "name@sha256:..." (normalised as rt_image_normalize_ref
- * does); -ENOENT if unknown. */
-int rt_reg_repo_digest_lookup(const char *data_root, const char *ref, char ret_id[72]);
 
 #endif

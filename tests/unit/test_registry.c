@@ -204,37 +204,6 @@ static void test_select_platform(void **state)
     json_decref(j);
 }
 
-static void test_repo_digests_file(void **state)
-{
-    char dir[] = "/tmp/test_registry.XXXXXX";
-    char path[256], id[72];
-    const char *img = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const char *d1 = "127.0.0.1:5000/t@sha256:"
-                     "1111111111111111111111111111111111111111111111111111111111111111";
-    const char *d2 = "127.0.0.1:5000/t@sha256:"
-                     "2222222222222222222222222222222222222222222222222222222222222222";
-    json_t *arr;
-
-    (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/image", dir);
-    assert_int_equal(mkdir(path, 0700), 0);
-    assert_int_equal(rt_reg_repo_digest_add(dir, img, d1, NULL), 0);
-    assert_int_equal(rt_reg_repo_digest_lookup(dir, d1, id), 0);
-    assert_string_equal(id, img);
-    /* a new digest for the same repository replaces the old one */
-    assert_int_equal(rt_reg_repo_digest_add(dir, img, d2, NULL), 0);
-    arr = rt_reg_repo_digests(dir, img);
-    assert_int_equal(json_array_size(arr), 1);
-    assert_string_equal(json_string_value(json_array_get(arr, 0)), d2);
-    json_decref(arr);
-    assert_int_equal(rt_reg_repo_digest_lookup(dir, d1, id), -ENOENT);
-    arr = rt_reg_repo_digests(dir, "sha256:none");
-    assert_int_equal(json_array_size(arr), 0);
-    json_decref(arr);
-    snprintf(path, sizeof(path), "rm -rf %s", dir);
-    assert_int_equal(system(path), 0);
-}
 
 int main(void)
 {
@@ -246,7 +215,6 @@ int main(void)
         cmocka_unit_test(test_challenge_parse),
         cmocka_unit_test(test_auth_decode),
         cmocka_unit_test(test_select_platform),
-        cmocka_unit_test(test_repo_digests_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
