@@ -22,7 +22,7 @@ CFLAGS.release := -O2 -g -D_FORTIFY_SOURCE=2
 CFLAGS.asan := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 WERROR ?= 1
 
-PKGS := libuv jansson libseccomp libprotobuf-c openssl zlib
+PKGS := libuv jansson libseccomp libprotobuf-c openssl zlib raft
 # libcurl is loaded with dlopen on first use (runtime/curl_dl.c): headers only.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libarchive libcurl)
 # libarchive is linked statically: only the tar reader and the decompression

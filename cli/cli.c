@@ -48,6 +48,11 @@ static const struct cmd commands[] = {
     {"rmi", cli_cmd_rmi, "Remove one or more images"},
     {"tag", cli_cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
     {"history", cli_cmd_history, "Show the history of an image"},
+    {"pause", cli_cmd_pause, "Pause all processes within one or more containers"},
+    {"unpause", cli_cmd_unpause, "Unpause all processes within one or more containers"},
+    {"rename", cli_cmd_rename, "Rename a container"},
+    {"stats", cli_cmd_stats, "Display a live stream of container(s) resource usage statistics"},
+    {"events", cli_cmd_events, "Get real time events from the server"},
 };
 
 /* `shoal container <sub>` and `shoal image <sub>` */
@@ -79,6 +84,12 @@ static const struct {
     {"image", "history", cli_cmd_history},
     {"image", "prune", cli_cmd_image_prune},
     {"system", "info", cli_cmd_info},
+    {"container", "pause", cli_cmd_pause},
+    {"container", "unpause", cli_cmd_unpause},
+    {"container", "rename", cli_cmd_rename},
+    {"container", "prune", cli_cmd_container_prune},
+    {"container", "stats", cli_cmd_stats},
+    {"system", "events", cli_cmd_events},
 };
 
 int cli_out(int fd, const char *data, size_t len)

@@ -273,6 +273,14 @@ int cli_cmd_tag(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_history(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_image_prune(struct cli_ctx *ctx, int argc, char **argv);
 
+/* cli/cmd_container.c (issue 6) */
+int cli_cmd_pause(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_unpause(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_rename(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_container_prune(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_events(struct cli_ctx *ctx, int argc, char **argv);
+
 /* Entry point used by cli/main.c. Returns the process exit code. */
 int cli_main(int argc, char **argv);
 

@@ -1488,3 +1488,419 @@ int cli_cmd_image_inspect(struct cli_ctx *ctx, int argc, char **argv)
     return inspect_cmd(ctx, argc, argv, INSPECT_IMAGE, "image inspect",
                        "Display detailed information on one or more images");
 }
+
+/* ---- pause / unpause / rename / prune / stats / events (issue 6) ---------------------- */
+
+static int simple_each(struct cli_ctx *ctx, int argc, char **argv, const char *name,
+                       const char *desc, const char *suffix)
+{
+    const struct cli_flag flags[] = {END_FLAGS};
+    const struct cli_cmd_spec spec = {name, "CONTAINER [CONTAINER...]", desc, flags, false, 1, -1};
+    struct cli_strv args;
+    int ex, rc;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    rc = for_each_container(ctx, &args, "POST", suffix, NULL, false);
+    cli_strv_release(&args);
+    return rc;
+}
+
+int cli_cmd_pause(struct cli_ctx *ctx, int argc, char **argv)
+{
+    return simple_each(ctx, argc, argv, "pause",
+                       "Pause all processes within one or more containers", "/pause");
+}
+
+int cli_cmd_unpause(struct cli_ctx *ctx, int argc, char **argv)
+{
+    return simple_each(ctx, argc, argv, "unpause",
+                       "Unpause all processes within one or more containers", "/unpause");
+}
+
+int cli_cmd_rename(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const struct cli_flag flags[] = {END_FLAGS};
+    const struct cli_cmd_spec spec = {
+        "rename", "CONTAINER NEW_NAME", "Rename a container", flags, false, 2, 2};
+    struct cli_strv args;
+    struct err err = {0};
+    struct buf q;
+    int ex, rc;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    cleanup_free char *path = obj_path("containers", args.v[0], "/rename");
+    buf_init(&q);
+    if (!path || cli_query_add(&q, "name", args.v[1]) < 0)
+        return oom();
+    rc = 0;
+    if (cli_call(&ctx->client, "POST", path, q.data, NULL, NULL, &err) < 0) {
+        cli_print_err(ctx, &err);
+        rc = 1;
+    }
+    buf_release(&q);
+    cli_strv_release(&args);
+    return rc;
+}
+
+int cli_cmd_container_prune(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool force = false;
+    struct cli_strv filters = {0};
+    const struct cli_flag flags[] = {
+        {.name = "force",
+         .shorthand = 'f',
+         .type = CLI_FLAG_BOOL,
+         .dest = &force,
+         .help = "Do not prompt for confirmation"},
+        {.name = "filter",
+         .type = CLI_FLAG_LIST,
+         .dest = &filters,
+         .help = "Provide filter values (e.g. \"until=<timestamp>\")"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {
+        "prune", "[OPTIONS]", "Remove all stopped containers", flags, false, 0, 0};
+    struct cli_strv args;
+    struct err err = {0};
+    cleanup_free char *fj = NULL;
+    json_t *out = NULL;
+    struct buf q;
+    int ex, rc;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    cli_strv_release(&args);
+    if (!force) {
+        char answer[16] = "";
+        printf("WARNING! This will remove all stopped containers.\n"
+               "Are you sure you want to continue? [y/N] ");
+        fflush(stdout);
+        if (!fgets(answer, sizeof(answer), stdin) || (answer[0] != 'y' && answer[0] != 'Y'))
+            return 0;
+    }
+    buf_init(&q);
+    if (filters.n) {
+        if (filters_json(&filters, &fj, &err) < 0) {
+            cli_print_err(ctx, &err);
+            return 125;
+        }
+        if (cli_query_add(&q, "filters", fj) < 0)
+            return oom();
+    }
+    rc = cli_call(&ctx->client, "POST", "/containers/prune", q.data, NULL, &out, &err);
+    buf_release(&q);
+    if (rc < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    {
+        json_t *del = json_object_get(out, "ContainersDeleted");
+        char size[32];
+        size_t i;
+        json_t *v;
+        if (json_array_size(del)) {
+            printf("Deleted Containers:\n");
+            CLI_JSON_ARRAY_EACH(del, i, v)
+            printf("%s\n", json_string_value(v));
+            printf("\n");
+        }
+        cli_human_size((double)json_integer_value(json_object_get(out, "SpaceReclaimed")), size,
+                       sizeof(size));
+        printf("Total reclaimed space: %s\n", size);
+    }
+    json_decref(out);
+    return 0;
+}
+
+/* docker's binary sizes for memory: "1.5MiB" */
+static void bytes_binary(double v, char *out, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    size_t u = 0;
+
+    while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+        v /= 1024;
+        u++;
+    }
+    (void)snprintf(out, len, "%.4g%s", v, units[u]);
+}
+
+static int stats_row(struct cli_ctx *ctx, const char *id, struct cli_table *t)
+{
+    cleanup_free char *path = obj_path("containers", id, "/stats");
+    struct err err = {0};
+    json_t *s = NULL;
+    char sid[13], cpu_s[32], mem_s[64], memp_s[32], net_s[64], pids_s[32], a[24], b[24];
+    double cpu = 0, memp = 0, mem, limit, rx = 0, tx = 0;
+    const char *k;
+    json_t *v;
+
+    if (!path)
+        return oom();
+    if (cli_call(&ctx->client, "GET", path, "stream=0", NULL, &s, &err) < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    {
+        json_t *c = json_object_get(s, "cpu_stats"), *p = json_object_get(s, "precpu_stats");
+        double cd = (double)json_integer_value(
+                        json_object_get(json_object_get(c, "cpu_usage"), "total_usage")) -
+                    (double)json_integer_value(
+                        json_object_get(json_object_get(p, "cpu_usage"), "total_usage"));
+        double sd = (double)json_integer_value(json_object_get(c, "system_cpu_usage")) -
+                    (double)json_integer_value(json_object_get(p, "system_cpu_usage"));
+        double n = (double)json_integer_value(json_object_get(c, "online_cpus"));
+        if (cd > 0 && sd > 0)
+            cpu = cd / sd * (n > 0 ? n : 1) * 100.0;
+    }
+    {
+        json_t *m = json_object_get(s, "memory_stats");
+        json_t *st = json_object_get(m, "stats");
+        double inactive = (double)json_integer_value(json_object_get(st, "total_inactive_file"));
+        if (!json_object_get(st, "total_inactive_file"))
+            inactive = (double)json_integer_value(json_object_get(st, "inactive_file"));
+        mem = (double)json_integer_value(json_object_get(m, "usage"));
+        if (inactive < mem)
+            mem -= inactive;
+        limit = (double)json_integer_value(json_object_get(m, "limit"));
+        if (limit > 0)
+            memp = mem / limit * 100.0;
+    }
+    json_object_foreach(json_object_get(s, "networks"), k, v)
+    {
+        rx += (double)json_integer_value(json_object_get(v, "rx_bytes"));
+        tx += (double)json_integer_value(json_object_get(v, "tx_bytes"));
+    }
+    cli_short_id(json_string_value(json_object_get(s, "id")) ?: id, sid);
+    (void)snprintf(cpu_s, sizeof(cpu_s), "%.2f%%", cpu);
+    bytes_binary(mem, a, sizeof(a));
+    bytes_binary(limit, b, sizeof(b));
+    (void)snprintf(mem_s, sizeof(mem_s), "%s / %s", a, b);
+    (void)snprintf(memp_s, sizeof(memp_s), "%.2f%%", memp);
+    cli_human_size(rx, a, sizeof(a));
+    cli_human_size(tx, b, sizeof(b));
+    (void)snprintf(net_s, sizeof(net_s), "%s / %s", a, b);
+    (void)snprintf(pids_s, sizeof(pids_s), "%lld",
+                   (long long)json_integer_value(
+                       json_object_get(json_object_get(s, "pids_stats"), "current")));
+    {
+        const char *name = json_string_value(json_object_get(s, "name")) ?: "";
+        const char *row[] = {
+            sid, name[0] == '/' ? name + 1 : name, cpu_s, mem_s, memp_s, net_s, "0B / 0B", pids_s};
+        (void)cli_table_add(t, row);
+    }
+    json_decref(s);
+    return 0;
+}
+
+int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool no_stream = false, all = false;
+    const struct cli_flag flags[] = {
+        {.name = "all",
+         .shorthand = 'a',
+         .type = CLI_FLAG_BOOL,
+         .dest = &all,
+         .help = "Show all containers (default shows just running)"},
+        {.name = "no-stream",
+         .type = CLI_FLAG_BOOL,
+         .dest = &no_stream,
+         .help = "Disable streaming stats and only pull the first result"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {"stats",
+                                      "[OPTIONS] [CONTAINER...]",
+                                      "Display a live stream of container(s) resource usage "
+                                      "statistics",
+                                      flags,
+                                      false,
+                                      0,
+                                      -1};
+    struct cli_strv args;
+    struct err err = {0};
+    int ex, rc;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    for (;;) {
+        struct cli_table t;
+        struct buf out;
+        json_t *list = NULL;
+        static const char *const hdr[] = {"CONTAINER ID",      "NAME",  "CPU %",
+                                          "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+                                          "BLOCK I/O",         "PIDS"};
+
+        cli_table_init(&t, 8);
+        (void)cli_table_add(&t, hdr);
+        rc = 0;
+        if (args.n) {
+            for (size_t i = 0; i < args.n; i++)
+                rc |= stats_row(ctx, args.v[i], &t);
+        } else {
+            size_t i;
+            json_t *v;
+            if (cli_call(&ctx->client, "GET", "/containers/json", all ? "all=1" : NULL, NULL, &list,
+                         &err) < 0) {
+                cli_print_err(ctx, &err);
+                cli_table_release(&t);
+                cli_strv_release(&args);
+                return 1;
+            }
+            CLI_JSON_ARRAY_EACH(list, i, v)
+            rc |= stats_row(ctx, json_string_value(json_object_get(v, "Id")), &t);
+            json_decref(list);
+        }
+        buf_init(&out);
+        (void)cli_table_render(&t, &out);
+        if (!no_stream)
+            printf("\033[2J\033[H");
+        fwrite(out.data ? out.data : "", 1, out.len, stdout);
+        fflush(stdout);
+        buf_release(&out);
+        cli_table_release(&t);
+        if (no_stream || rc)
+            break;
+    }
+    cli_strv_release(&args);
+    return rc ? 1 : 0;
+}
+
+struct events_out {
+    struct buf line;
+};
+
+static void print_event(const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *ev = json_loadb(text, len, 0, &jerr);
+    json_t *attrs;
+    char ts[40];
+    const char *k;
+    json_t *v;
+    bool first = true;
+
+    if (!ev)
+        return;
+    time_fmt_rfc3339(json_integer_value(json_object_get(ev, "timeNano")), ts);
+    printf("%s %s %s %s", ts, json_string_value(json_object_get(ev, "Type")) ?: "",
+           json_string_value(json_object_get(ev, "Action")) ?: "",
+           json_string_value(json_object_get(json_object_get(ev, "Actor"), "ID")) ?: "");
+    attrs = json_object_get(json_object_get(ev, "Actor"), "Attributes");
+    if (json_object_size(attrs)) {
+        printf(" (");
+        json_object_foreach(attrs, k, v)
+        {
+            printf("%s%s=%s", first ? "" : ", ", k, json_string_value(v) ?: "");
+            first = false;
+        }
+        printf(")");
+    }
+    printf("\n");
+    fflush(stdout);
+    json_decref(ev);
+}
+
+static int events_body(void *ctx, const char *data, size_t len)
+{
+    struct events_out *eo = ctx;
+    char *nl;
+
+    if (buf_append(&eo->line, data, len) < 0)
+        return -ENOMEM;
+    while (eo->line.len && (nl = memchr(eo->line.data, '\n', eo->line.len))) {
+        size_t n = (size_t)(nl - eo->line.data);
+        print_event(eo->line.data, n);
+        buf_consume(&eo->line, n + 1);
+    }
+    return 0;
+}
+
+int cli_cmd_events(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const char *since = NULL, *until = NULL;
+    struct cli_strv filters = {0};
+    const struct cli_flag flags[] = {
+        {.name = "since",
+         .type = CLI_FLAG_STRING,
+         .dest = &since,
+         .help = "Show all events created since timestamp"},
+        {.name = "until",
+         .type = CLI_FLAG_STRING,
+         .dest = &until,
+         .help = "Stream events until this timestamp"},
+        {.name = "filter",
+         .shorthand = 'f',
+         .type = CLI_FLAG_LIST,
+         .dest = &filters,
+         .help = "Filter output based on conditions provided"},
+        END_FLAGS,
+    };
+    const struct cli_cmd_spec spec = {
+        "events", "[OPTIONS]", "Get real time events from the server", flags, false, 0, 0};
+    struct cli_strv args;
+    struct err err = {0};
+    struct events_out eo;
+    CLEANUP(cli_conn_freep) struct cli_conn *conn = NULL;
+    struct cli_resp resp;
+    cleanup_free char *fj = NULL;
+    char ts[64];
+    int64_t now = (int64_t)time(NULL);
+    struct buf q;
+    int ex, rc;
+
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+        return rc == CLI_FLAGS_HELP ? 0 : ex;
+    cli_strv_release(&args);
+    buf_init(&q);
+    if (since) {
+        if (cli_parse_timestamp(since, now, ts, sizeof(ts)) < 0) {
+            fprintf(stderr, "shoal: invalid value for \"since\": \"%s\"\n", since);
+            return 125;
+        }
+        (void)cli_query_add(&q, "since", ts);
+    }
+    if (until) {
+        if (cli_parse_timestamp(until, now, ts, sizeof(ts)) < 0) {
+            fprintf(stderr, "shoal: invalid value for \"until\": \"%s\"\n", until);
+            return 125;
+        }
+        (void)cli_query_add(&q, "until", ts);
+    }
+    if (filters.n) {
+        if (filters_json(&filters, &fj, &err) < 0) {
+            cli_print_err(ctx, &err);
+            return 125;
+        }
+        (void)cli_query_add(&q, "filters", fj);
+    }
+    struct cli_req req = {.method = "GET", .path = "/events", .query = q.data, .body_fd = -1};
+    cli_resp_init(&resp);
+    buf_init(&eo.line);
+    rc = cli_conn_open(&ctx->client, &conn, &err);
+    if (rc == 0)
+        rc = cli_conn_send(conn, &req, &err);
+    if (rc == 0)
+        rc = cli_conn_read_head(conn, &resp, &err);
+    if (rc == 0 && resp.status >= 400) {
+        (void)cli_conn_read_body(conn, NULL, NULL, &err);
+        rc = cli_resp_error(&resp, &req, &err);
+    } else if (rc == 0) {
+        struct buf *pend = cli_conn_pending(conn);
+        if (pend->len) {
+            rc = events_body(&eo, pend->data, pend->len);
+            buf_consume(pend, pend->len);
+        }
+        if (rc == 0)
+            rc = cli_conn_read_body(conn, events_body, &eo, &err);
+    }
+    buf_release(&q);
+    buf_release(&eo.line);
+    cli_resp_release(&resp);
+    if (rc < 0) {
+        cli_print_err(ctx, &err);
+        return 1;
+    }
+    return 0;
+}

@@ -339,8 +339,9 @@ static void route_complete(struct http_req *req)
     if (!path)
         return;
     log_debug("%s %s", req->method, req->path);
-    if (node_api_system(req, path) || node_api_containers(req, path) ||
-        node_api_registry(req, path) || node_api_images(req, path))
+    if (node_api_events(req, path) || node_api_system(req, path) || node_api_exec(req, path) ||
+        node_api_containers(req, path) || node_api_registry(req, path) ||
+        node_api_images(req, path))
         return;
     /* What `docker inspect` probes for other object types must be a 404. */
     not_found(req);

@@ -3,13 +3,97 @@
  *
  * Output is framed with stdcopy headers unless the container has a TTY;
  * client bytes go to the container's stdin; a client half-close closes the
- * container's stdin but output keeps flowing until the container ends.
+ * container's stdin but output keeps flowing until the container ends. With a
+ * TTY the detach keys (`detachKeys` query, default ctrl-p,ctrl-q) end the
+ * attach and leave the container running. Also the detach-key matcher of
+ * node/detach.h.
  */
 #define LOG_MODULE "api"
 
+#include <errno.h>
 #include <string.h>
 
+#include "node/detach.h"
 #include "node/node.h"
+
+/* ---- detach keys ------------------------------------------------------------ */
+
+static int detach_key(const char *k, size_t len, unsigned char *ret)
+{
+    static const char ctrl_sym[] = "@[\\]^_";
+    static const unsigned char codes[] = {0, 27, 28, 29, 30, 31};
+
+    if (len == 1) {
+        *ret = (unsigned char)k[0];
+        return 0;
+    }
+    if (len == 6 && strncmp(k, "ctrl-", 5) == 0) {
+        char c = k[5];
+        const char *sym = strchr(ctrl_sym, c);
+
+        if (c >= 'a' && c <= 'z') {
+            *ret = (unsigned char)(c - 'a' + 1);
+            return 0;
+        }
+        if (c && sym) {
+            *ret = codes[sym - ctrl_sym];
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int node_detach_parse(const char *spec, struct node_detach *d)
+{
+    d->n = d->matched = 0;
+    if (!spec || !*spec)
+        spec = "ctrl-p,ctrl-q";
+    while (*spec) {
+        size_t len = strcspn(spec, ",");
+
+        if (d->n == NODE_DETACH_MAX || detach_key(spec, len, &d->keys[d->n]) < 0)
+            return -EINVAL;
+        d->n++;
+        spec += len;
+        if (*spec == ',')
+            spec++;
+    }
+    return d->n ? 0 : -EINVAL;
+}
+
+bool node_detach_feed(struct node_detach *d, const char *data, size_t len,
+                      void (*fwd)(void *arg, const char *data, size_t len), void *arg)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)data[i];
+
+        if (ch != d->keys[d->matched] && d->matched > 0) {
+            /* broken sequence: release the held keys, then look at ch again */
+            size_t held = d->matched;
+            d->matched = 0;
+            fwd(arg, (const char *)d->keys, held);
+            start = i;
+        }
+        if (ch == d->keys[d->matched]) {
+            /* pass on what came before the (possible) sequence */
+            if (d->matched == 0 && i > start)
+                fwd(arg, data + start, i - start);
+            d->matched++;
+            start = i + 1;
+            if (d->matched == d->n) {
+                d->matched = 0;
+                return true;
+            }
+        }
+    }
+    if (d->matched == 0 && len > start)
+        fwd(arg, data + start, len - start);
+    return false;
+}
+
+/* ---- attach ------------------------------------------------------------------ */
 
 struct attach {
     struct http_req *req;
@@ -18,6 +102,7 @@ struct attach {
     bool want_out;
     bool want_err;
     bool want_in;
+    struct node_detach detach;
 };
 
 static void attach_free(struct attach *at)
@@ -55,14 +140,28 @@ static void on_end(void *arg)
     attach_free(at);
 }
 
+static void fwd_stdin(void *arg, const char *data, size_t len)
+{
+    struct attach *at = arg;
+
+    (void)rt_attach_stdin(at->a, data, len);
+}
+
 static void on_client(struct http_req *req, const char *data, size_t len, bool eof)
 {
     struct attach *at = req->data;
 
     if (!at || !at->want_in)
         return;
-    if (len > 0)
+    if (len > 0 && at->tty) {
+        if (node_detach_feed(&at->detach, data, len, fwd_stdin, at)) {
+            /* detached: the container keeps running */
+            on_end(at);
+            return;
+        }
+    } else if (len > 0) {
         (void)rt_attach_stdin(at->a, data, len);
+    }
     if (eof)
         (void)rt_attach_stdin_eof(at->a);
 }
@@ -81,6 +180,12 @@ void node_api_attach(struct http_req *req, struct rt_container *c)
 
     if (!at) {
         http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    if (node_detach_parse(http_query_get(req, "detachKeys"), &at->detach) < 0) {
+        http_reply_error(req, 400, "Invalid detach keys (%s) provided",
+                         http_query_get(req, "detachKeys"));
+        free(at);
         return;
     }
     at->tty = rt_container_tty(c);

@@ -3,14 +3,18 @@
  */
 #define LOG_MODULE "api"
 
+#include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include "node/events.h"
 #include "node/node.h"
 
 int rt_signal_parse(const char *s); /* runtime/container.c */
@@ -292,7 +296,11 @@ static void stop_container(struct http_req *req, struct rt_container *c)
 
 static void restart_started(void *arg, int status, const char *msg)
 {
-    done_204(arg, status, msg);
+    struct op *op = arg;
+
+    if (status == 0 || status == ERR_NOT_MODIFIED)
+        node_event_container(op->c, "restart", NULL);
+    done_204(arg, status == ERR_NOT_MODIFIED ? 0 : status, msg);
 }
 
 static void restart_stopped(void *arg, int status, const char *msg)
@@ -462,10 +470,212 @@ static void resize_container(struct http_req *req, struct rt_container *c)
         http_reply_error(req, 400, "invalid terminal size: h and w must be numbers");
         return;
     }
-    if (rt_container_resize(c, (unsigned)rows, (unsigned)cols, &err) < 0)
+    if (rt_container_resize(c, (unsigned)rows, (unsigned)cols, &err) < 0) {
+        node_reply_err(req, err.code, err.msg);
+    } else {
+        json_t *a = json_pack("{s:s, s:s}", "height", h, "width", w);
+        node_event_container(c, "resize", a);
+        json_decref(a);
+        http_reply(req, 200, "text/plain; charset=utf-8", NULL, 0);
+    }
+}
+
+/* ---- pause / unpause / rename --------------------------------------------- */
+
+static void pause_container(struct http_req *req, struct rt_container *c, bool pause)
+{
+    struct err err = {0};
+    int r = pause ? rt_container_pause(c, &err) : rt_container_unpause(c, &err);
+
+    if (r < 0)
         node_reply_err(req, err.code, err.msg);
     else
-        http_reply(req, 200, "text/plain; charset=utf-8", NULL, 0);
+        http_reply(req, 204, NULL, NULL, 0);
+}
+
+static void rename_container(struct http_req *req, struct rt_container *c)
+{
+    const char *name = http_query_get(req, "name");
+    struct err err = {0};
+
+    if (rt_container_rename(c, name, &err) < 0)
+        node_reply_err(req, err.code, err.msg);
+    else
+        http_reply(req, 204, NULL, NULL, 0);
+}
+
+/* ---- prune ---------------------------------------------------------------- */
+
+struct prune {
+    struct http_req *req;
+    json_t *deleted;
+    uint64_t reclaimed;
+    size_t pending;
+};
+
+static __thread uint64_t du_total;
+
+static int du_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        du_total += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+
+static uint64_t dir_usage(const char *dir)
+{
+    du_total = 0;
+    (void)nftw(dir, du_cb, 32, FTW_PHYS | FTW_MOUNT);
+    return du_total;
+}
+
+static void prune_reply(struct prune *p)
+{
+    http_reply_json(p->req, 200,
+                    json_pack("{s:o, s:I}", "ContainersDeleted", p->deleted, "SpaceReclaimed",
+                              (json_int_t)p->reclaimed));
+    http_req_unref(p->req);
+    free(p);
+}
+
+static void prune_one_done(void *arg, int status, const char *msg)
+{
+    struct prune *p = arg;
+
+    if (status < 0)
+        log_warn("prune: %s", msg ? msg : strerror(-status));
+    if (--p->pending == 0)
+        prune_reply(p);
+}
+
+/* "10m", "1h30m", "45s" (Go durations, whole units). */
+static int parse_duration_ns(const char *s, int64_t *ret)
+{
+    int64_t total = 0;
+
+    if (!*s)
+        return -EINVAL;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        int64_t unit;
+        if (end == s)
+            return -EINVAL;
+        s = end;
+        if (*s == 'h')
+            unit = 3600LL * 1000000000LL;
+        else if (*s == 'm' && s[1] == 's')
+            unit = 1000000LL, s++;
+        else if (*s == 'm')
+            unit = 60LL * 1000000000LL;
+        else if (*s == 's')
+            unit = 1000000000LL;
+        else
+            return -EINVAL;
+        s++;
+        total += (int64_t)(v * (double)unit);
+    }
+    *ret = total;
+    return 0;
+}
+
+static bool labels_filter(json_t *vals, json_t *labels, bool negate)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(vals, i, v)
+    {
+        const char *s = json_string_value(v);
+        const char *eq = strchr(s, '=');
+        char key[256];
+        json_t *have;
+        bool hit;
+
+        (void)snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - s) : (int)strlen(s), s);
+        have = json_object_get(labels, key);
+        hit = have && (!eq || strcmp(json_string_value(have) ?: "", eq + 1) == 0);
+        if (negate ? hit : !hit)
+            return false;
+    }
+    return true;
+}
+
+static void prune_containers(struct http_req *req)
+{
+    struct rt_container **arr = NULL;
+    size_t n = 0;
+    int64_t until = 0;
+    struct prune *p;
+    json_t *f;
+    bool bad;
+
+    f = node_parse_filters(req, &bad);
+    if (bad)
+        return;
+    {
+        const char *k;
+        json_t *v;
+        json_object_foreach(f, k, v)
+        {
+            if (strcmp(k, "until") != 0 && strcmp(k, "label") != 0 && strcmp(k, "label!") != 0) {
+                http_reply_error(req, 400, "invalid filter '%s'", k);
+                json_decref(f);
+                return;
+            }
+        }
+    }
+    if (json_array_size(json_object_get(f, "until"))) {
+        const char *u = json_string_value(json_array_get(json_object_get(f, "until"), 0));
+        int64_t d;
+        if (node_events_parse_time(u, &until) < 0) {
+            if (parse_duration_ns(u, &d) < 0) {
+                http_reply_error(req, 400, "invalid filter 'until=%s'", u);
+                json_decref(f);
+                return;
+            }
+            until = time_now_ns() - d;
+        }
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p || rt_container_list(node_current->rt, &arr, &n) < 0) {
+        free(p);
+        json_decref(f);
+        http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    p->deleted = json_array();
+    http_req_ref(req);
+    p->req = req;
+    p->pending = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct rt_container *c = arr[i];
+        enum rt_state st = rt_container_state(c);
+        char upper[4096];
+        uint64_t size;
+        if ((st != RT_STATE_CREATED && st != RT_STATE_EXITED) || rt_container_restarting(c))
+            continue;
+        if (until > 0 && rt_container_created_ns(c) >= until)
+            continue;
+        if (!labels_filter(json_object_get(f, "label"), rt_container_labels(c), false) ||
+            !labels_filter(json_object_get(f, "label!"), rt_container_labels(c), true))
+            continue;
+        size = dir_usage(rt_container_upper_dir(c, upper, sizeof(upper)));
+        p->pending++;
+        if (rt_container_remove(c, false, prune_one_done, p, NULL) < 0) {
+            p->pending--;
+            continue;
+        }
+        json_array_append_new(p->deleted, json_string(rt_container_id(c)));
+        p->reclaimed += size;
+    }
+    free(arr);
+    json_decref(f);
+    node_event_emit("container", "prune", "",
+                    NULL); /* dockerd: {"Type":"container","Action":"prune"} */
+    prune_one_done(p, 0, NULL);
 }
 
 /* ---- routing -------------------------------------------------------------- */
@@ -488,8 +698,12 @@ bool node_api_containers(struct http_req *req, const char *path)
         create_container(req);
         return true;
     }
-    if (strcmp(path, "/containers/prune") == 0)
-        return false;
+    if (strcmp(path, "/containers/prune") == 0) {
+        if (strcmp(m, "POST") != 0)
+            return false;
+        prune_containers(req);
+        return true;
+    }
     path += 12;
     rest = strchr(path, '/');
     (void)snprintf(id, sizeof(id), "%.*s", rest ? (int)(rest - path) : (int)strlen(path), path);
@@ -497,12 +711,17 @@ bool node_api_containers(struct http_req *req, const char *path)
         rest = "";
     if (!*id)
         return false;
-    if (!(strcmp(m, "DELETE") == 0 && !*rest) &&
-        !(strcmp(m, "GET") == 0 && (strcmp(rest, "/json") == 0 || strcmp(rest, "/logs") == 0)) &&
-        !(strcmp(m, "POST") == 0 && (strcmp(rest, "/start") == 0 || strcmp(rest, "/stop") == 0 ||
-                                     strcmp(rest, "/kill") == 0 || strcmp(rest, "/restart") == 0 ||
-                                     strcmp(rest, "/wait") == 0 || strcmp(rest, "/attach") == 0 ||
-                                     strcmp(rest, "/resize") == 0)))
+    bool archive = strcmp(rest, "/archive") == 0 &&
+                   (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0);
+    if (!(strcmp(m, "DELETE") == 0 && !*rest) && !archive &&
+        !(strcmp(m, "GET") == 0 && (strcmp(rest, "/json") == 0 || strcmp(rest, "/logs") == 0 ||
+                                    strcmp(rest, "/stats") == 0)) &&
+        !(strcmp(m, "POST") == 0 &&
+          (strcmp(rest, "/start") == 0 || strcmp(rest, "/stop") == 0 ||
+           strcmp(rest, "/kill") == 0 || strcmp(rest, "/restart") == 0 ||
+           strcmp(rest, "/wait") == 0 || strcmp(rest, "/attach") == 0 ||
+           strcmp(rest, "/resize") == 0 || strcmp(rest, "/pause") == 0 ||
+           strcmp(rest, "/unpause") == 0 || strcmp(rest, "/rename") == 0)))
         return false;
     if (rt_container_find(node_current->rt, id, &c, &err) < 0) {
         node_reply_err(req, err.code, err.msg);
@@ -528,5 +747,15 @@ bool node_api_containers(struct http_req *req, const char *path)
         node_api_attach(req, c);
     else if (strcmp(rest, "/resize") == 0)
         resize_container(req, c);
+    else if (strcmp(rest, "/pause") == 0)
+        pause_container(req, c, true);
+    else if (strcmp(rest, "/unpause") == 0)
+        pause_container(req, c, false);
+    else if (strcmp(rest, "/rename") == 0)
+        rename_container(req, c);
+    else if (strcmp(rest, "/stats") == 0)
+        node_api_stats(req, c);
+    else if (archive)
+        node_api_archive(req, c);
     return true;
 }

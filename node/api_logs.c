@@ -8,12 +8,18 @@
  * listener of the container: every output event means "the file grew"
  * (the monitor appends to the log before it forwards output), and the end
  * of the container ends the stream after a last read.
+ *
+ * With --log-opt max-size/max-file the monitor rotates the log
+ * (<log>.1 is the newest rotated file): the reader goes through the rotated
+ * files oldest first, then the current one, and in follow mode notices a
+ * rotation by the current path naming a new inode.
  */
 #define LOG_MODULE "api"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -32,6 +38,9 @@ struct logs {
     uv_timer_t timer;
     int fd;
     off_t off;
+    char **files; /* oldest first; the last is the current log */
+    size_t n_files;
+    size_t idx; /* file being read */
     struct buf line;
     bool want_out, want_err, timestamps, tty, follow;
     int64_t since_ns, until_ns;
@@ -45,6 +54,7 @@ static void logs_closed(uv_handle_t *h)
     struct logs *lg = h->data;
 
     buf_release(&lg->line);
+    rt_strv_free(lg->files);
     rt_container_unref(lg->c);
     http_req_unref(lg->req);
     free(lg);
@@ -149,8 +159,14 @@ static void pump(struct logs *lg)
         logs_finish(lg);
         return;
     }
+again:
     if (lg->fd < 0) {
-        lg->fd = open(rt_container_log_path(lg->c), O_RDONLY | O_CLOEXEC);
+        lg->fd = open(lg->files[lg->idx], O_RDONLY | O_CLOEXEC);
+        if (lg->fd < 0 && lg->idx + 1 < lg->n_files) {
+            lg->idx++; /* rotated away meanwhile */
+            lg->off = 0;
+            goto again;
+        }
         if (lg->fd < 0 && (!lg->follow || lg->ended)) {
             logs_finish(lg);
             return;
@@ -169,8 +185,28 @@ static void pump(struct logs *lg)
             logs_finish(lg);
             return;
         }
-        if (n == 0)
+        if (n == 0) {
+            struct stat a, b;
+            if (lg->idx + 1 < lg->n_files) {
+                /* done with a rotated file: on to the next one */
+                (void)close(lg->fd);
+                lg->fd = -1;
+                lg->idx++;
+                lg->off = 0;
+                buf_consume(&lg->line, lg->line.len);
+                goto again;
+            }
+            if (lg->follow && fstat(lg->fd, &a) == 0 && stat(lg->files[lg->idx], &b) == 0 &&
+                (a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+                /* the current file was rotated: read the new one */
+                (void)close(lg->fd);
+                lg->fd = -1;
+                lg->off = 0;
+                buf_consume(&lg->line, lg->line.len);
+                goto again;
+            }
             break;
+        }
         lg->off += n;
         if (buf_append(&lg->line, chunk, (size_t)n) < 0) {
             logs_finish(lg);
@@ -187,8 +223,8 @@ static void pump(struct logs *lg)
         buf_consume(&lg->line, done);
         if (lg->line.len > LOGS_MAX_LINE)
             buf_consume(&lg->line, lg->line.len); /* not a log line: drop it */
-        if ((size_t)n < sizeof(chunk))
-            break;
+        if ((size_t)n < sizeof(chunk) && lg->idx + 1 >= lg->n_files)
+            break; /* at the end of the current file (a rotated one: look for EOF) */
         if (rounds == 15) {
             schedule(lg, 0); /* let other connections run */
             return;
@@ -226,8 +262,9 @@ static void logs_abort(struct http_req *req)
         logs_finish(lg);
 }
 
-/* Start offset for tail=N: walk back over N complete lines. */
-static off_t tail_offset(int fd, uint64_t n)
+/* Start offset for tail=N: walk back over N complete lines. When the file
+ * has fewer, returns 0 and *ret_lines (if not NULL) gets its line count. */
+static off_t tail_offset(int fd, uint64_t n, uint64_t *ret_lines)
 {
     char block[8192];
     off_t end = lseek(fd, 0, SEEK_END);
@@ -235,8 +272,13 @@ static off_t tail_offset(int fd, uint64_t n)
     uint64_t seen = 0;
     bool first = true;
 
-    if (end <= 0 || n == 0)
+    if (ret_lines)
+        *ret_lines = n;
+    if (end <= 0 || n == 0) {
+        if (ret_lines && end <= 0)
+            *ret_lines = 0;
         return end < 0 ? 0 : end;
+    }
     while (pos > 0) {
         off_t from = pos > (off_t)sizeof(block) ? pos - (off_t)sizeof(block) : 0;
         ssize_t got = pread(fd, block, (size_t)(pos - from), from);
@@ -255,7 +297,32 @@ static off_t tail_offset(int fd, uint64_t n)
         }
         pos = from;
     }
+    if (ret_lines)
+        *ret_lines = seen + 1;
     return 0;
+}
+
+/* tail=N over the rotated files: the file and offset to start at. */
+static void tail_start(struct logs *lg, uint64_t n)
+{
+    for (size_t k = lg->n_files; k > 0; k--) {
+        int fd = open(lg->files[k - 1], O_RDONLY | O_CLOEXEC);
+        uint64_t lines = 0;
+        off_t off;
+        if (fd < 0)
+            continue;
+        off = tail_offset(fd, n, &lines);
+        if (lines >= n || k == 1) {
+            if (lg->fd >= 0)
+                (void)close(lg->fd);
+            lg->fd = fd;
+            lg->idx = k - 1;
+            lg->off = lines >= n ? off : 0;
+            return;
+        }
+        (void)close(fd);
+        n -= lines;
+    }
 }
 
 static int parse_unix_time(const char *s, int64_t *ret)
@@ -324,9 +391,20 @@ void node_api_logs(struct http_req *req, struct rt_container *c)
     uv_timer_init(node_current->loop, &lg->timer);
     lg->timer.data = lg;
     http_stream_begin(req, 200, NULL);
-    lg->fd = open(rt_container_log_path(c), O_RDONLY | O_CLOEXEC);
-    if (lg->fd >= 0 && !tail_all)
-        lg->off = tail_offset(lg->fd, tail_n);
+    if (rt_container_log_files(c, &lg->files, &lg->n_files) < 0 || lg->n_files == 0) {
+        logs_finish(lg);
+        return;
+    }
+    if (!tail_all) {
+        lg->idx = lg->n_files - 1;
+        lg->fd = open(lg->files[lg->idx], O_RDONLY | O_CLOEXEC);
+        if (tail_n > 0)
+            tail_start(lg, tail_n);
+        else if (lg->fd >= 0)
+            lg->off = lseek(lg->fd, 0, SEEK_END);
+    } else {
+        lg->fd = open(lg->files[0], O_RDONLY | O_CLOEXEC);
+    }
     if (lg->follow && rt_container_state(c) == RT_STATE_RUNNING) {
         lg->trigger = rt_container_attach(c, trigger_output, trigger_end, lg);
         if (!lg->trigger)

@@ -60,8 +60,18 @@ bool node_api_system(struct http_req *req, const char *path);
 bool node_api_registry(struct http_req *req, const char *path);
 /* Logs of a container (node/api_logs.c). */
 void node_api_logs(struct http_req *req, struct rt_container *c);
+/* GET /events (node/api_events.c); also registers the runtime's event
+ * callback on first use. Events API: node/events.h. */
+bool node_api_events(struct http_req *req, const char *path);
+/* GET /containers/{id}/stats (node/api_stats.c). */
+void node_api_stats(struct http_req *req, struct rt_container *c);
+/* GET/HEAD/PUT /containers/{id}/archive (node/api_archive.c). */
+void node_api_archive(struct http_req *req, struct rt_container *c);
 /* Attach (node/api_attach.c). */
 void node_api_attach(struct http_req *req, struct rt_container *c);
+/* Exec and top (node/api_exec.c): /containers/{id}/exec, /exec/{id}/...,
+ * /containers/{id}/top. */
+bool node_api_exec(struct http_req *req, const char *path);
 
 /* Iterate over every value of key in the raw query (for repeated keys);
  * calls fn with each decoded value. */

@@ -997,6 +997,46 @@ static uint64_t v1_limit(uint64_t v)
     return v >= 0x7ffffffffffff000ull ? UINT64_MAX : v;
 }
 
+/* The fields `docker stats` shows besides usage and limit. */
+static void stats_extra(const char *root, enum rt_cgroup_mode mode, const char *path,
+                        struct rt_cgroup_stats *st)
+{
+    char dir[PATH_MAX];
+    bool v1 = mode == RT_CGROUP_V1;
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t v;
+
+    if (hz <= 0)
+        hz = 100;
+    if (cg_dir(root, mode, path, CG_MEMORY, dir, sizeof(dir)) == 0 &&
+        read_knob_u64(dir, v1 ? "memory.max_usage_in_bytes" : "memory.peak", &v) == 0)
+        st->memory_max_usage = v;
+    if (cg_dir(root, mode, path, CG_CPUACCT, dir, sizeof(dir)) == 0) {
+        if (v1) {
+            /* cpuacct.stat is in USER_HZ ticks */
+            if (read_keyed_u64(dir, "cpuacct.stat", "user", &v) == 0)
+                st->cpu_user_ns = v * (1000000000ull / (uint64_t)hz);
+            if (read_keyed_u64(dir, "cpuacct.stat", "system", &v) == 0)
+                st->cpu_system_ns = v * (1000000000ull / (uint64_t)hz);
+        } else {
+            if (read_keyed_u64(dir, "cpu.stat", "user_usec", &v) == 0)
+                st->cpu_user_ns = v * 1000;
+            if (read_keyed_u64(dir, "cpu.stat", "system_usec", &v) == 0)
+                st->cpu_system_ns = v * 1000;
+        }
+    }
+    if (cg_dir(root, mode, path, CG_CPU, dir, sizeof(dir)) == 0) {
+        if (read_keyed_u64(dir, "cpu.stat", "nr_periods", &v) == 0)
+            st->throttle_periods = v;
+        if (read_keyed_u64(dir, "cpu.stat", "nr_throttled", &v) == 0)
+            st->throttled_periods = v;
+        if (v1 && read_keyed_u64(dir, "cpu.stat", "throttled_time", &v) == 0)
+            st->throttled_ns = v;
+        if (!v1 && read_keyed_u64(dir, "cpu.stat", "throttled_usec", &v) == 0)
+            st->throttled_ns = v * 1000;
+    }
+}
+
 int rt_cgroup_stats(const char *root, enum rt_cgroup_mode mode, const char *path,
                     struct rt_cgroup_stats *ret_stats, struct err *err)
 {
@@ -1033,9 +1073,72 @@ int rt_cgroup_stats(const char *root, enum rt_cgroup_mode mode, const char *path
         if (read_knob_u64(dir, "pids.current", &v) == 0)
             st.pids_current = v;
     }
+    stats_extra(root, mode, path, &st);
     if (!any)
         return err_set(err, -ENOENT, "cgroup: no cgroup %s under %s", path, root);
     *ret_stats = st;
+    return 0;
+}
+
+/* ---- freeze / read ------------------------------------------------------- */
+
+int rt_cgroup_freeze(const char *root, enum rt_cgroup_mode mode, const char *path, bool frozen,
+                     struct err *err)
+{
+    char dir[PATH_MAX];
+    int r = check_args(root, mode, path, err);
+
+    if (r < 0)
+        return r;
+    if (cg_dir(root, mode, path, CG_FREEZER, dir, sizeof(dir)) < 0 || access(dir, F_OK) < 0)
+        return err_set(err, -ENOENT, "cgroup: no freezer for %s", path);
+    if (mode == RT_CGROUP_V1) {
+        r = write_knob(dir, "freezer.state", frozen ? "FROZEN" : "THAWED", err);
+        if (r < 0 || !frozen)
+            return r;
+        for (int i = 0; i < 100; i++) {
+            cleanup_free char *st = NULL;
+            if (read_knob(dir, "freezer.state", &st) < 0 || strcmp(trim(st), "FROZEN") == 0)
+                return 0;
+            sleep_ms(10);
+        }
+        return err_set(err, -ETIMEDOUT, "cgroup: %s did not freeze", path);
+    }
+    r = write_knob(dir, "cgroup.freeze", frozen ? "1" : "0", err);
+    if (r < 0)
+        return r;
+    /* cgroup.events says "frozen 1" once every task is stopped */
+    for (int i = 0; i < 100; i++) {
+        uint64_t v = 0;
+        if (read_keyed_u64(dir, "cgroup.events", "frozen", &v) < 0 || v == (frozen ? 1u : 0u))
+            return 0;
+        sleep_ms(10);
+    }
+    return err_set(err, -ETIMEDOUT, "cgroup: %s did not %s", path, frozen ? "freeze" : "thaw");
+}
+
+int rt_cgroup_read(const char *root, enum rt_cgroup_mode mode, const char *path,
+                   const char *controller, const char *file, char **ret, struct err *err)
+{
+    char dir[PATH_MAX];
+    unsigned bit = 0;
+    int r = check_args(root, mode, path, err);
+
+    if (r < 0)
+        return r;
+    if (!file || !*file || strchr(file, '/') || !ret)
+        return err_set(err, -EINVAL, "cgroup: bad arguments");
+    for (size_t i = 0; i < ARRAY_SIZE(v1_known); i++) {
+        if (controller && strcmp(controller, v1_known[i].name) == 0)
+            bit = v1_known[i].bit;
+    }
+    if (mode == RT_CGROUP_V1 && !bit)
+        return err_set(err, -EINVAL, "cgroup: unknown controller %s", controller ?: "");
+    if (cg_dir(root, mode, path, bit, dir, sizeof(dir)) < 0)
+        return err_set(err, -ENOENT, "cgroup: no %s hierarchy", controller ?: "");
+    r = read_knob(dir, file, ret);
+    if (r < 0)
+        return err_set(err, r, "cgroup: reading %s/%s: %s", dir, file, strerror(-r));
     return 0;
 }
 

@@ -48,6 +48,13 @@ struct rt_cgroup_stats {
     uint64_t memory_inactive_file;
     uint64_t cpu_usage_ns; /* cumulative */
     uint64_t pids_current;
+    /* added for `docker stats` (0 when the kernel does not report them) */
+    uint64_t memory_max_usage; /* v1 memory.max_usage_in_bytes, v2 memory.peak */
+    uint64_t cpu_user_ns;
+    uint64_t cpu_system_ns;
+    uint64_t throttle_periods;
+    uint64_t throttled_periods;
+    uint64_t throttled_ns;
 };
 
 /* Decide v1 or v2 from what is mounted at root (statfs magic of root and of
@@ -71,6 +78,18 @@ bool rt_cgroup_oom_killed(const char *root, enum rt_cgroup_mode mode, const char
 
 int rt_cgroup_stats(const char *root, enum rt_cgroup_mode mode, const char *path,
                     struct rt_cgroup_stats *ret_stats, struct err *err);
+
+/* Freeze (true) or thaw (false) every process of the cgroup: v1 freezer.state
+ * FROZEN/THAWED, v2 cgroup.freeze 1/0. Waits (up to ~1 s) until the freeze
+ * is complete. -ENOENT if there is no freezer for the cgroup. */
+int rt_cgroup_freeze(const char *root, enum rt_cgroup_mode mode, const char *path, bool frozen,
+                     struct err *err);
+
+/* Read a whole knob of the cgroup in the hierarchy of `controller` ("memory",
+ * "cpuacct", "cpu", "pids", "freezer"; ignored on v2), e.g. "memory.stat".
+ * *ret is malloc'd and NUL-terminated. */
+int rt_cgroup_read(const char *root, enum rt_cgroup_mode mode, const char *path,
+                   const char *controller, const char *file, char **ret, struct err *err);
 
 /* Remove the cgroup directories, retrying briefly while tasks drain.
  * A cgroup that does not exist is not an error. */

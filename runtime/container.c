@@ -40,6 +40,10 @@ struct rm_work {
     int status;
 };
 
+static void cancel_restart(struct rt_container *c);
+static void schedule_restart(struct rt_container *c, uint64_t delay_ms, bool count);
+static void fire_waiters(struct rt_container *c, bool removed, const char *msg);
+
 /* ---- lists ---------------------------------------------------------------- */
 
 static void waiters_init(struct rt_container *c)
@@ -148,6 +152,115 @@ int rt_container_pid(const struct rt_container *c)
     return c->state == RT_STATE_RUNNING ? c->pid : 0;
 }
 
+bool rt_container_paused(const struct rt_container *c)
+{
+    return c->paused;
+}
+
+bool rt_container_restarting(const struct rt_container *c)
+{
+    return c->restarting;
+}
+
+int rt_container_restart_count(const struct rt_container *c)
+{
+    return c->restart_count;
+}
+
+int64_t rt_container_created_ns(const struct rt_container *c)
+{
+    return c->created_ns;
+}
+
+int64_t rt_container_finished_ns(const struct rt_container *c)
+{
+    return c->finished_ns;
+}
+
+const char *rt_container_image(const struct rt_container *c)
+{
+    return json_string_value(json_object_get(c->config, "Image")) ?: "";
+}
+
+json_t *rt_container_labels(const struct rt_container *c)
+{
+    return json_object_get(c->config, "Labels");
+}
+
+const char *rt_container_upper_dir(const struct rt_container *c, char *out, size_t outlen)
+{
+    (void)snprintf(out, outlen, "%s/upper", c->dir);
+    return out;
+}
+
+const char *rt_container_cgroup(const struct rt_container *c, char *out, size_t outlen)
+{
+    (void)snprintf(out, outlen, "%s/%s", c->rt->cgroup_parent, c->id);
+    return out;
+}
+
+const char *rt_cgroup_root(struct rt *rt)
+{
+    return rt->cgroup_root;
+}
+
+void rt_set_event_cb(struct rt *rt, rt_event_cb cb, void *arg)
+{
+    rt->event_cb = cb;
+    rt->event_arg = arg;
+}
+
+void rt__event(struct rt_container *c, const char *action, const char *const *attrs)
+{
+    struct rt *rt = c->rt;
+
+    if (rt->event_cb && !rt->closing)
+        rt->event_cb(rt->event_arg, c, action, attrs);
+}
+
+void rt_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+int rt_container_log_files(const struct rt_container *c, char ***ret, size_t *ret_n)
+{
+    unsigned max = 1;
+    json_t *lc = json_object_get(json_object_get(c->host_config, "LogConfig"), "Config");
+    const char *mf = json_string_value(json_object_get(lc, "max-file"));
+    char **v;
+    size_t n = 0;
+    uint64_t m;
+
+    if (mf && parse_u64(mf, &m) == 0 && m >= 1 && m <= 100)
+        max = (unsigned)m;
+    v = calloc(max + 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (unsigned i = max; i >= 1; i--) {
+        char path[4096];
+        if (i == 1)
+            (void)snprintf(path, sizeof(path), "%s/%s-json.log", c->dir, c->id);
+        else
+            (void)snprintf(path, sizeof(path), "%s/%s-json.log.%u", c->dir, c->id, i - 1);
+        if (i > 1 && access(path, F_OK) < 0)
+            continue;
+        v[n] = strdup(path);
+        if (!v[n]) {
+            rt_strv_free(v);
+            return -ENOMEM;
+        }
+        n++;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
 struct rt_image_store *rt_images(struct rt *rt)
 {
     return rt->images;
@@ -168,7 +281,9 @@ void rt_counts(struct rt *rt, size_t *total, size_t *running, size_t *paused, si
     *total = *running = *paused = *stopped = 0;
     for (struct rt_container *c = rt->head; c; c = c->next) {
         (*total)++;
-        if (c->state == RT_STATE_RUNNING)
+        if (c->state == RT_STATE_RUNNING && c->paused)
+            (*paused)++;
+        else if (c->state == RT_STATE_RUNNING || c->restarting)
             (*running)++;
         else
             (*stopped)++;
@@ -264,6 +379,10 @@ int rt__container_save(struct rt_container *c)
 
     if (!doc)
         return -ENOMEM;
+    json_object_set_new(json_object_get(doc, "State"), "Paused", json_boolean(c->paused));
+    json_object_set_new(json_object_get(doc, "State"), "Restarting", json_boolean(c->restarting));
+    json_object_set_new(doc, "HasBeenManuallyStopped", json_boolean(c->manual_stop));
+    json_object_set_new(doc, "RestartDelayMs", json_integer((json_int_t)c->restart_delay_ms));
     text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text)
@@ -296,6 +415,136 @@ static struct rt_container *container_alloc(struct rt *rt, const char *id)
         return NULL;
     }
     return c;
+}
+
+/* ---- restart policy --------------------------------------------------------- */
+
+#define RESTART_FIRST_MS 100
+#define RESTART_MAX_MS   60000
+#define RESTART_RESET_NS (10LL * 1000000000LL)
+
+static const char *policy_name(const struct rt_container *c, int *ret_max)
+{
+    json_t *rp = json_object_get(c->host_config, "RestartPolicy");
+    const char *name = json_string_value(json_object_get(rp, "Name"));
+
+    if (ret_max)
+        *ret_max = (int)json_integer_value(json_object_get(rp, "MaximumRetryCount"));
+    return name && *name ? name : "no";
+}
+
+/* Docker's restartmanager.ShouldRestart, with the manual-stop flag given. */
+static bool policy_wants_restart(const struct rt_container *c, int exit_code, bool manual)
+{
+    int max;
+    const char *name = policy_name(c, &max);
+
+    if (strcmp(name, "always") == 0)
+        return true;
+    if (strcmp(name, "unless-stopped") == 0)
+        return !manual;
+    if (strcmp(name, "on-failure") == 0)
+        return exit_code != 0 && (max <= 0 || c->restart_count < max);
+    return false;
+}
+
+/* shoald starts: a stopped container whose policy says so runs again
+ * (`always` even after a user stop, as dockerd does on daemon start). */
+static void restore_policy(struct rt_container *c)
+{
+    if (c->started_ns <= 0)
+        return; /* never started */
+    if (c->restarting || policy_wants_restart(c, c->exit_code, c->manual_stop)) {
+        log_info("container %.12s: restart policy %s, starting it again", c->id,
+                 policy_name(c, NULL));
+        /* a timer: the node layer registers its event callback after rt_open */
+        schedule_restart(c, 0, false);
+    }
+}
+
+static void restart_timer_closed(uv_handle_t *h)
+{
+    struct rt_container *c = h->data;
+
+    free(h);
+    rt_container_unref(c);
+}
+
+static void cancel_restart(struct rt_container *c)
+{
+    if (c->restart_timer) {
+        uv_timer_stop(c->restart_timer);
+        uv_close((uv_handle_t *)c->restart_timer, restart_timer_closed);
+        c->restart_timer = NULL;
+    }
+    if (c->restarting) {
+        c->restarting = false;
+        (void)rt__container_save(c);
+    }
+}
+
+static void restart_done(void *arg, int status, const char *msg)
+{
+    struct rt_container *c = arg;
+
+    if (status < 0 && status != ERR_NOT_MODIFIED)
+        log_warn("container %.12s: restart failed: %s", c->id, msg ? msg : strerror(-status));
+    rt_container_unref(c);
+}
+
+static void restart_fire(uv_timer_t *t)
+{
+    struct rt_container *c = t->data;
+    struct err err = {0};
+
+    rt_container_ref(c);
+    cancel_restart(c); /* closes the timer, clears restarting */
+    if (c->state == RT_STATE_EXITED && !c->rt->closing) {
+        rt_container_ref(c);
+        if (rt_container_start(c, restart_done, c, &err) < 0) {
+            log_warn("container %.12s: restart failed: %s", c->id, err.msg);
+            rt_container_unref(c);
+        }
+    }
+    rt_container_unref(c);
+}
+
+static void schedule_restart(struct rt_container *c, uint64_t delay_ms, bool count)
+{
+    uv_timer_t *t;
+
+    cancel_restart(c);
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return;
+    uv_timer_init(c->rt->loop, t);
+    t->data = rt_container_ref(c);
+    c->restart_timer = t;
+    c->restarting = true;
+    if (count)
+        c->restart_count++;
+    (void)rt__container_save(c);
+    uv_timer_start(t, restart_fire, delay_ms, 0);
+}
+
+/* After an exit: back-off as dockerd (100 ms doubling up to a minute, back
+ * to 100 ms when the container ran for 10 s or more). */
+static void policy_after_exit(struct rt_container *c)
+{
+    if (c->manual_stop || c->remove_after_exit || c->rt->closing ||
+        !policy_wants_restart(c, c->exit_code, false))
+        return;
+    if (c->finished_ns - c->started_ns >= RESTART_RESET_NS)
+        c->restart_delay_ms = 0;
+    if (c->restart_delay_ms == 0)
+        c->restart_delay_ms = RESTART_FIRST_MS;
+    else
+        c->restart_delay_ms *= 2;
+    if (c->restart_delay_ms > RESTART_MAX_MS)
+        c->restart_delay_ms = RESTART_MAX_MS;
+    log_debug("container %.12s: restarting in %llu ms", c->id,
+              (unsigned long long)c->restart_delay_ms);
+    schedule_restart(c, c->restart_delay_ms, true);
 }
 
 static int container_load(struct rt *rt, const char *id)
@@ -334,6 +583,10 @@ static int container_load(struct rt *rt, const char *id)
     c->finished_ns = json_integer_value(json_object_get(st, "FinishedAt"));
     if (json_string_length(json_object_get(st, "Error")))
         c->error = strdup(json_string_value(json_object_get(st, "Error")));
+    c->paused = json_is_true(json_object_get(st, "Paused"));
+    c->restarting = json_is_true(json_object_get(st, "Restarting"));
+    c->manual_stop = json_is_true(json_object_get(doc, "HasBeenManuallyStopped"));
+    c->restart_delay_ms = (uint64_t)json_integer_value(json_object_get(doc, "RestartDelayMs"));
     json_decref(doc);
     if (!c->name || !json_is_object(c->config) || !json_is_object(c->host_config) || s < 0) {
         log_warn("container %.12s: incomplete state, ignoring", id);
@@ -354,6 +607,8 @@ static int container_load(struct rt *rt, const char *id)
      * start that never came. */
     if (c->state == RT_STATE_RUNNING || c->state == RT_STATE_CREATED)
         rt__monitor_reconnect(c);
+    else if (c->state == RT_STATE_EXITED)
+        restore_policy(c);
     return 0;
 }
 
@@ -384,8 +639,8 @@ extern const char _binary_shoal_monitor_end[];
 static int monitor_memfd(struct err *err)
 {
     /* two linker symbols bounding one blob */
-    size_t len = (size_t)((uintptr_t)_binary_shoal_monitor_end -
-                          (uintptr_t)_binary_shoal_monitor_start);
+    size_t len =
+        (size_t)((uintptr_t)_binary_shoal_monitor_end - (uintptr_t)_binary_shoal_monitor_start);
     int fd = memfd_create("shoal-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     int r;
 
@@ -475,6 +730,11 @@ void rt_close(struct rt *rt)
         struct rt_container *c = rt->head;
         list_del(rt, c);
         rt__monitor_detach(c);
+        if (c->restart_timer) {
+            uv_timer_stop(c->restart_timer);
+            uv_close((uv_handle_t *)c->restart_timer, restart_timer_closed);
+            c->restart_timer = NULL; /* Restarting stays recorded for the next start */
+        }
         /* pending stop timers hold references and close themselves */
         for (struct rt_stop_op *op = c->stops; op; op = op->next)
             uv_timer_stop(&op->timer);
@@ -702,8 +962,56 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
         return err_set(err, -EINVAL, "publishing ports (-P) is not supported yet");
     json_t *rp = json_object_get(hc, "RestartPolicy");
     const char *rpn = json_string_value(json_object_get(rp, "Name"));
-    if (rpn && *rpn && strcmp(rpn, "no") != 0)
-        return err_set(err, -EINVAL, "restart policy '%s' is not supported yet", rpn);
+    json_t *rpmax = json_object_get(rp, "MaximumRetryCount");
+    if (rpmax && !json_is_null(rpmax) && !json_is_integer(rpmax))
+        return err_set(err, -EINVAL, "invalid type for HostConfig.RestartPolicy.MaximumRetryCount");
+    if (rpn && *rpn && strcmp(rpn, "no") != 0 && strcmp(rpn, "always") != 0 &&
+        strcmp(rpn, "unless-stopped") != 0 && strcmp(rpn, "on-failure") != 0)
+        return err_set(err, -EINVAL, "invalid restart policy '%s'", rpn);
+    if (json_integer_value(rpmax) < 0)
+        return err_set(err, -EINVAL,
+                       "invalid restart policy: maximum retry count cannot be negative");
+    if (json_integer_value(rpmax) > 0 && (!rpn || strcmp(rpn, "on-failure") != 0))
+        return err_set(err, -EINVAL,
+                       "invalid restart policy: maximum retry count can only be used with "
+                       "'on-failure'");
+    if (rpn && *rpn && strcmp(rpn, "no") != 0 && json_is_true(json_object_get(hc, "AutoRemove")))
+        return err_set(err, -EINVAL, "conflicting options: cannot specify both --restart and --rm");
+    json_t *lc = json_object_get(hc, "LogConfig");
+    if (lc && !json_is_null(lc)) {
+        const char *lt = json_string_value(json_object_get(lc, "Type"));
+        json_t *lo = json_object_get(lc, "Config");
+        const char *k;
+        json_t *lv;
+        int64_t sz = 0;
+        uint64_t nf = 1;
+        if (!json_is_object(lc))
+            return err_set(err, -EINVAL, "invalid type for HostConfig.LogConfig");
+        if (lt && *lt && strcmp(lt, "json-file") != 0)
+            return err_set(err, -EINVAL,
+                           "logging driver %s is not supported: shoal has json-file only", lt);
+        if (lo && !json_is_null(lo) && !json_is_object(lo))
+            return err_set(err, -EINVAL, "invalid type for HostConfig.LogConfig.Config");
+        json_object_foreach(lo, k, lv)
+        {
+            const char *sv = json_string_value(lv);
+            if (!sv)
+                return err_set(err, -EINVAL, "log opt %s must be a string", k);
+            if (strcmp(k, "max-size") == 0) {
+                if (parse_size(sv, &sz) < 0 || sz <= 0 || sz > 0xffffffffLL)
+                    return err_set(err, -EINVAL, "invalid max-size %s (1 byte to 4 GiB)", sv);
+            } else if (strcmp(k, "max-file") == 0) {
+                if (parse_u64(sv, &nf) < 0 || nf < 1 || nf > 100)
+                    return err_set(err, -EINVAL, "max-file cannot be less than 1 (nor above 100)");
+            } else if (strcmp(k, "compress") != 0 && strcmp(k, "labels") != 0 &&
+                       strcmp(k, "env") != 0 && strcmp(k, "tag") != 0 &&
+                       strcmp(k, "labels-regex") != 0 && strcmp(k, "env-regex") != 0) {
+                return err_set(err, -EINVAL, "unknown log opt '%s' for json-file log driver", k);
+            }
+        }
+        if (nf > 1 && sz == 0)
+            return err_set(err, -EINVAL, "max-file cannot be set without max-size");
+    }
     if (json_array_size(json_object_get(hc, "Binds")) > 0 ||
         json_array_size(json_object_get(hc, "Mounts")) > 0)
         return err_set(err, -EINVAL, "volumes and bind mounts are not supported yet");
@@ -955,10 +1263,13 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
     /* Fill what inspect shows for defaults. */
     if (!json_string_length(json_object_get(hc, "NetworkMode")))
         json_object_set_new(hc, "NetworkMode", json_string("default"));
-    if (!json_is_object(json_object_get(hc, "LogConfig")) ||
-        !json_string_length(json_object_get(json_object_get(hc, "LogConfig"), "Type")))
+    if (!json_is_object(json_object_get(hc, "LogConfig")))
         json_object_set_new(hc, "LogConfig",
                             json_pack("{s:s, s:{}}", "Type", "json-file", "Config"));
+    if (!json_string_length(json_object_get(json_object_get(hc, "LogConfig"), "Type")))
+        json_object_set_new(json_object_get(hc, "LogConfig"), "Type", json_string("json-file"));
+    if (!json_is_object(json_object_get(json_object_get(hc, "LogConfig"), "Config")))
+        json_object_set_new(json_object_get(hc, "LogConfig"), "Config", json_object());
     if (!json_is_object(json_object_get(hc, "RestartPolicy")))
         json_object_set_new(hc, "RestartPolicy",
                             json_pack("{s:s, s:i}", "Name", "no", "MaximumRetryCount", 0));
@@ -1006,6 +1317,7 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
     rt_image_free(img);
     list_add(rt, c);
     log_debug("created container %.12s (%s)", c->id, c->name);
+    rt__event(c, "create", NULL);
     *ret = c;
     return 0;
 fail_dir:
@@ -1211,6 +1523,8 @@ int rt_container_start(struct rt_container *c, rt_done_cb cb, void *arg, struct 
 
     if (c->state == RT_STATE_RUNNING)
         return err_set(err, ERR_NOT_MODIFIED, "container already started");
+    if (c->restarting)
+        cancel_restart(c); /* start now */
     if (c->starting)
         return err_set(err, -EBUSY, "container %s is already starting", c->id);
     if (c->state == RT_STATE_REMOVING || c->state == RT_STATE_DEAD || c->remove_after_exit)
@@ -1221,6 +1535,7 @@ int rt_container_start(struct rt_container *c, rt_done_cb cb, void *arg, struct 
     c->starting = true;
     c->start_cb = cb;
     c->start_arg = arg;
+    c->manual_stop = false;
     rt_container_ref(c);
     r = rt__monitor_start(c, err);
     if (r < 0) {
@@ -1255,8 +1570,10 @@ void rt__container_started(struct rt_container *c, int pid)
     c->error = NULL;
     c->started_ns = time_now_ns();
     c->finished_ns = 0;
+    c->paused = false;
     (void)rt__container_save(c);
     log_debug("started container %.12s pid %d", c->id, pid);
+    rt__event(c, "start", NULL);
     if (c->starting)
         finish_start(c, 0, NULL);
 }
@@ -1334,6 +1651,7 @@ void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const
         return;
     rt_container_ref(c);
     c->state = RT_STATE_EXITED;
+    c->paused = false;
     c->exit_code = exit_code;
     c->oom_killed = oom;
     c->pid = 0;
@@ -1349,7 +1667,18 @@ void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const
     rt__monitor_detach(c);
     end_attaches(c);
     fire_waiters(c, false, NULL);
+    {
+        char code[16];
+        const char *attrs[] = {"exitCode", code, NULL};
+        (void)snprintf(code, sizeof(code), "%d", exit_code);
+        if (oom)
+            rt__event(c, "oom", NULL);
+        rt__event(c, "die", attrs);
+    }
+    if (c->stops)
+        rt__event(c, "stop", NULL);
     complete_stops(c, 0);
+    policy_after_exit(c);
     if (c->remove_after_exit || cfg_bool(c->host_config, "AutoRemove")) {
         rt_done_cb cb = c->remove_cb;
         void *arg = c->remove_arg;
@@ -1406,17 +1735,135 @@ static int send_signal(struct rt_container *c, int sig)
     return rt__monitor_send(c, MON_C_SIGNAL, p, sizeof(p));
 }
 
+/* A paused container gets its signal when it is thawed (Docker unpauses
+ * for a stop or kill). */
+static void thaw_for_signal(struct rt_container *c)
+{
+    char cg[512];
+    struct err e = {0};
+
+    if (!c->paused)
+        return;
+    (void)snprintf(cg, sizeof(cg), "%s/%s", c->rt->cgroup_parent, c->id);
+    if (rt_cgroup_freeze(c->rt->cgroup_root, c->rt->cg_mode, cg, false, &e) < 0)
+        log_warn("container %.12s: thaw: %s", c->id, e.msg);
+    c->paused = false;
+    (void)rt__container_save(c);
+}
+
+static void kill_event(struct rt_container *c, int sig)
+{
+    char s[16];
+    const char *attrs[] = {"signal", s, NULL};
+
+    (void)snprintf(s, sizeof(s), "%d", sig);
+    rt__event(c, "kill", attrs);
+}
+
 int rt_container_kill(struct rt_container *c, int sig, struct err *err)
 {
     int r;
 
-    if (c->state != RT_STATE_RUNNING)
-        return err_set(err, -EBUSY, "Container %s is not running", c->id);
     if (sig <= 0 || sig > 64)
         return err_set(err, -EINVAL, "Invalid signal: %d", sig);
+    if (c->restarting) {
+        /* the pending restart is all there is to stop */
+        c->manual_stop = true;
+        cancel_restart(c);
+        kill_event(c, sig);
+        return 0;
+    }
+    if (c->state != RT_STATE_RUNNING)
+        return err_set(err, -EBUSY, "Container %s is not running", c->id);
+    c->manual_stop = true;
+    (void)rt__container_save(c);
     r = send_signal(c, sig);
     if (r < 0)
         return err_set(err, r, "cannot signal container %s: %s", c->id, strerror(-r));
+    kill_event(c, sig);
+    thaw_for_signal(c);
+    return 0;
+}
+
+int rt_container_pause(struct rt_container *c, struct err *err)
+{
+    char cg[512];
+    int r;
+
+    if (c->state != RT_STATE_RUNNING)
+        return err_set(err, -EBUSY, "Container %s is not running", c->id);
+    if (c->paused)
+        return err_set(err, -EBUSY, "Container %s is already paused", c->id);
+    (void)snprintf(cg, sizeof(cg), "%s/%s", c->rt->cgroup_parent, c->id);
+    r = rt_cgroup_freeze(c->rt->cgroup_root, c->rt->cg_mode, cg, true, err);
+    if (r < 0) {
+        struct err e2 = {0};
+        (void)rt_cgroup_freeze(c->rt->cgroup_root, c->rt->cg_mode, cg, false, &e2);
+        return err_wrap(err, "Cannot pause container %s", c->id);
+    }
+    c->paused = true;
+    (void)rt__container_save(c);
+    rt__event(c, "pause", NULL);
+    return 0;
+}
+
+int rt_container_unpause(struct rt_container *c, struct err *err)
+{
+    char cg[512];
+    int r;
+
+    if (c->state != RT_STATE_RUNNING || !c->paused)
+        return err_set(err, -EBUSY, "Container %s is not paused", c->id);
+    (void)snprintf(cg, sizeof(cg), "%s/%s", c->rt->cgroup_parent, c->id);
+    r = rt_cgroup_freeze(c->rt->cgroup_root, c->rt->cg_mode, cg, false, err);
+    if (r < 0)
+        return err_wrap(err, "Cannot unpause container %s", c->id);
+    c->paused = false;
+    (void)rt__container_save(c);
+    rt__event(c, "unpause", NULL);
+    return 0;
+}
+
+int rt_container_rename(struct rt_container *c, const char *name, struct err *err)
+{
+    char *old;
+    char *dup;
+    char oldattr[300];
+    const char *attrs[] = {"oldName", oldattr, NULL};
+
+    if (!name || !*name)
+        return err_set(err, -EINVAL, "Neither old nor new names may be empty");
+    if (name[0] == '/')
+        name++;
+    if (!name_valid(name))
+        return err_set(err, -EINVAL,
+                       "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                       name);
+    if (strcmp(name, c->name) == 0)
+        return err_set(err, -EINVAL, "Renaming a container with the same name as its current name");
+    for (struct rt_container *o = c->rt->head; o; o = o->next) {
+        if (strcmp(o->name, name) == 0)
+            return err_set(err, -EEXIST,
+                           "Error when allocating new name: Conflict. The container name \"/%s\" "
+                           "is already in use by container \"%s\". You have to remove (or rename) "
+                           "that container to be able to reuse that name.",
+                           name, o->id);
+    }
+    if (c->state == RT_STATE_REMOVING || c->state == RT_STATE_DEAD)
+        return err_set(err, -EBUSY, "container %s is being removed", c->id);
+    dup = strdup(name);
+    if (!dup)
+        return err_set(err, -ENOMEM, "out of memory");
+    old = c->name;
+    c->name = dup;
+    if (rt__container_save(c) < 0) {
+        c->name = old;
+        free(dup);
+        return err_set(err, -EIO, "saving the new name failed");
+    }
+    (void)snprintf(oldattr, sizeof(oldattr), "/%s", old);
+    free(old);
+    rt__event(c, "rename", attrs);
     return 0;
 }
 
@@ -1426,7 +1873,9 @@ static void stop_timeout(uv_timer_t *t)
 
     if (op->c->state == RT_STATE_RUNNING) {
         log_debug("container %.12s did not stop in time, killing", op->c->id);
-        (void)send_signal(op->c, SIGKILL);
+        if (send_signal(op->c, SIGKILL) == 0)
+            kill_event(op->c, SIGKILL);
+        thaw_for_signal(op->c);
     }
     op->fired = true;
 }
@@ -1439,8 +1888,18 @@ int rt_container_stop(struct rt_container *c, int timeout_s, rt_done_cb cb, void
     const char *ss = json_string_value(json_object_get(c->config, "StopSignal"));
     int r;
 
+    if (c->restarting) {
+        c->manual_stop = true;
+        cancel_restart(c);
+        rt__event(c, "stop", NULL);
+        if (cb)
+            cb(arg, 0, NULL);
+        return 0;
+    }
     if (c->state != RT_STATE_RUNNING)
         return err_set(err, ERR_NOT_MODIFIED, "container already stopped");
+    c->manual_stop = true;
+    (void)rt__container_save(c);
     if (ss && *ss) {
         int s = signal_number(ss);
         if (s > 0)
@@ -1463,6 +1922,9 @@ int rt_container_stop(struct rt_container *c, int timeout_s, rt_done_cb cb, void
     r = send_signal(c, timeout_s == 0 ? SIGKILL : sig);
     if (r < 0)
         log_warn("container %.12s: stop signal failed: %s", c->id, strerror(-r));
+    else
+        kill_event(c, timeout_s == 0 ? SIGKILL : sig);
+    thaw_for_signal(c);
     if (timeout_s > 0)
         uv_timer_start(&op->timer, stop_timeout, (uint64_t)timeout_s * 1000, 0);
     return 0;
@@ -1491,6 +1953,7 @@ static void rm_done(uv_work_t *w, int status)
         log_warn("removing files of container %.12s: %s", c->id, strerror(-rw->status));
     c->state = RT_STATE_DEAD;
     c->remove_cb = NULL;
+    rt__event(c, "destroy", NULL);
     fire_waiters(c, true, NULL);
     end_attaches(c);
     if (cb)
@@ -1536,6 +1999,14 @@ int rt_container_remove(struct rt_container *c, bool force, rt_done_cb cb, void 
 {
     if (c->state == RT_STATE_REMOVING || c->state == RT_STATE_DEAD || c->remove_after_exit)
         return err_set(err, -EBUSY, "removal of container %s is already in progress", c->id);
+    if (c->restarting) {
+        if (!force)
+            return err_set(err, -EBUSY,
+                           "You cannot remove a restarting container %s. Stop the container "
+                           "before attempting removal or force remove",
+                           c->id);
+        cancel_restart(c);
+    }
     if (c->state == RT_STATE_RUNNING || c->starting) {
         int r;
         if (!force)
@@ -1547,6 +2018,9 @@ int rt_container_remove(struct rt_container *c, bool force, rt_done_cb cb, void 
         c->remove_cb = cb;
         c->remove_arg = arg;
         r = send_signal(c, SIGKILL);
+        if (r == 0)
+            kill_event(c, SIGKILL);
+        thaw_for_signal(c);
         if (r < 0 && c->state == RT_STATE_RUNNING) {
             /* No monitor to ask: the container is gone or unreachable. */
             log_warn("container %.12s: no monitor, removing anyway", c->id);

@@ -157,6 +157,10 @@ static json_t *argv_of(struct rt_container *c)
 
 static const char *state_name(struct rt_container *c)
 {
+    if (c->restarting)
+        return "restarting";
+    if (c->state == RT_STATE_RUNNING && c->paused)
+        return "paused";
     switch (c->state) {
     case RT_STATE_RUNNING:
         return "running";
@@ -201,6 +205,14 @@ json_t *rt_container_summary(struct rt_container *c)
 
     rt_status_text(c->state, c->exit_code, c->started_ns, c->finished_ns, time_now_ns(), status,
                    sizeof(status));
+    if (c->restarting) {
+        char dur[64];
+        time_human_duration(time_now_ns() - c->finished_ns, dur, sizeof(dur));
+        (void)snprintf(status, sizeof(status), "Restarting (%d) %s ago", c->exit_code, dur);
+    } else if (c->state == RT_STATE_RUNNING && c->paused) {
+        size_t l = strlen(status);
+        (void)snprintf(status + l, sizeof(status) - l, " (Paused)");
+    }
     o = json_pack("{s:s, s:[s+], s:s, s:s, s:s, s:I, s:[], s:o, s:s, s:s, s:{s:s},"
                   " s:{s:{s:o}}, s:[]}",
                   "Id", c->id, "Names", "/", c->name, "Image",
@@ -238,8 +250,9 @@ json_t *rt_container_inspect(struct rt_container *c)
     (void)snprintf(path[2], sizeof(path[2]), "%s/hosts", c->dir);
     state =
         json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:s, s:s}", "Status",
-                  state_name(c), "Running", c->state == RT_STATE_RUNNING, "Paused", 0, "Restarting",
-                  0, "OOMKilled", c->oom_killed, "Dead", c->state == RT_STATE_DEAD, "Pid",
+                  state_name(c), "Running", c->state == RT_STATE_RUNNING || c->restarting, "Paused",
+                  c->state == RT_STATE_RUNNING && c->paused, "Restarting", c->restarting,
+                  "OOMKilled", c->oom_killed, "Dead", c->state == RT_STATE_DEAD, "Pid",
                   c->state == RT_STATE_RUNNING ? c->pid : 0, "ExitCode", c->exit_code, "Error",
                   c->error ? c->error : "", "StartedAt", started, "FinishedAt", finished);
     lower[0] = '\0';

@@ -30,6 +30,8 @@ struct rt {
     struct rt_seccomp_entry seccomp[8];
     size_t n_seccomp;
     bool closing;
+    rt_event_cb event_cb;
+    void *event_arg;
 };
 
 struct mon_conn;
@@ -90,6 +92,13 @@ struct rt_container {
      * it right after attach, before start) */
     struct buf stdin_pending;
     bool stdin_eof_pending;
+
+    /* restart policy and pause (issue 6) */
+    bool paused;
+    bool restarting;           /* waiting for the back-off timer */
+    bool manual_stop;          /* Docker's HasBeenManuallyStopped */
+    uv_timer_t *restart_timer; /* while restarting; holds a reference */
+    uint64_t restart_delay_ms; /* last back-off */
 };
 
 /* container.c */
@@ -98,6 +107,8 @@ void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const
 void rt__container_output(struct rt_container *c, enum rt_stream s, const char *data, size_t len);
 void rt__container_started(struct rt_container *c, int pid);
 void rt__container_start_failed(struct rt_container *c, int code, const char *msg);
+/* Report a state change to the registered event callback. */
+void rt__event(struct rt_container *c, const char *action, const char *const *attrs);
 /* Send stdin kept while the monitor was not connected yet. */
 void rt__container_flush_stdin(struct rt_container *c);
 

@@ -140,6 +140,51 @@ int rt_attach_stdin(struct rt_attach *a, const void *data, size_t len);
 int rt_attach_stdin_eof(struct rt_attach *a);
 int rt_container_resize(struct rt_container *c, unsigned rows, unsigned cols, struct err *err);
 
+/* ---- state changes, policies, pause, rename (issue 6) ---------------------- */
+
+/* Reported state changes: action is Docker's event action ("create", "start",
+ * "die", "kill", "stop", "destroy", "pause", "unpause", "rename", "oom");
+ * attrs are extra Actor attributes as NULL-terminated key, value pairs
+ * ({"exitCode", "0", NULL}), or NULL. c is valid for the call. Runs on the
+ * loop thread, never from inside an rt_* call of the registering module's
+ * own request handling that could re-enter it in a harmful way (it may call
+ * the rt_container_* accessors). */
+typedef void (*rt_event_cb)(void *arg, struct rt_container *c, const char *action,
+                            const char *const *attrs);
+/* Register the one event callback (NULL to remove). */
+void rt_set_event_cb(struct rt *rt, rt_event_cb cb, void *arg);
+
+bool rt_container_paused(const struct rt_container *c);
+/* Waiting for the restart policy's back-off (State.Restarting). */
+bool rt_container_restarting(const struct rt_container *c);
+int rt_container_restart_count(const struct rt_container *c);
+int64_t rt_container_created_ns(const struct rt_container *c);
+int64_t rt_container_finished_ns(const struct rt_container *c);
+/* Config.Image as the user wrote it ("bb:latest"). */
+const char *rt_container_image(const struct rt_container *c);
+/* Config.Labels (borrowed object, may be NULL). */
+json_t *rt_container_labels(const struct rt_container *c);
+/* Host path of the container's writable layer (<dir>/upper). */
+const char *rt_container_upper_dir(const struct rt_container *c, char *out, size_t outlen);
+/* The container's cgroup path below the hierarchy roots ("shoal/<id>") and
+ * the runtime's cgroup root ("/sys/fs/cgroup"). */
+const char *rt_container_cgroup(const struct rt_container *c, char *out, size_t outlen);
+const char *rt_cgroup_root(struct rt *rt);
+
+/* Freeze / thaw all processes of a running container (cgroup freezer).
+ * -EBUSY (409) when not running, already paused / not paused. A paused
+ * container that is stopped or killed gets the signal and is thawed. */
+int rt_container_pause(struct rt_container *c, struct err *err);
+int rt_container_unpause(struct rt_container *c, struct err *err);
+/* New name (with or without '/'); -EEXIST if taken, -EINVAL if invalid. */
+int rt_container_rename(struct rt_container *c, const char *name, struct err *err);
+
+/* The json-file log and its rotated files, oldest first (<log>.N ... <log>.1,
+ * <log>); only the files that exist. *ret is a malloc'd NULL-terminated array
+ * of malloc'd strings: free with rt_strv_free. */
+int rt_container_log_files(const struct rt_container *c, char ***ret, size_t *ret_n);
+void rt_strv_free(char **v);
+
 /* Counts for /info. */
 void rt_counts(struct rt *rt, size_t *total, size_t *running, size_t *paused, size_t *stopped);
 

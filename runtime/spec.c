@@ -309,6 +309,19 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     (void)snprintf(logp, sizeof(logp), "%s/%s-json.log", c->dir, c->id);
     (void)snprintf(exitp, sizeof(exitp), "%s/exit.pb", c->dir);
     spec.log_path = logp;
+    {
+        json_t *lo = json_object_get(json_object_get(hc, "LogConfig"), "Config");
+        const char *ms = json_string_value(json_object_get(lo, "max-size"));
+        const char *mf = json_string_value(json_object_get(lo, "max-file"));
+        int64_t sz = 0;
+        uint64_t nf = 1;
+        if (ms && parse_size(ms, &sz) == 0 && sz > 0 && sz <= 0xffffffffLL)
+            spec.log_max_size = (uint32_t)sz;
+        if (mf && parse_u64(mf, &nf) == 0 && nf >= 1 && nf <= 100)
+            spec.log_max_files = (uint32_t)nf;
+        else
+            spec.log_max_files = 1;
+    }
     spec.exit_path = exitp;
     spec.state_dir = c->state_dir;
     spec.tty = json_is_true(json_object_get(cfg, "Tty"));

@@ -54,8 +54,10 @@ static void reap_clients(struct mon *m)
     size_t j = 0;
 
     for (size_t i = 0; i < m->nclients; i++) {
-        if (m->clients[i]->fd < 0)
+        if (m->clients[i]->fd < 0) {
+            mon_exec_client_gone(m, m->clients[i]);
             client_free(m->clients[i]);
+        }
         else
             m->clients[j++] = m->clients[i];
     }
@@ -314,6 +316,13 @@ static void handle_frame(struct mon *m, struct mon_client *c, uint8_t type, cons
             (void)ioctl(m->tty_fd, TIOCSWINSZ, &ws);
         }
         break;
+    case MON_C_EXEC:
+    case MON_C_EXEC_STDIN:
+    case MON_C_EXEC_STDIN_EOF:
+    case MON_C_EXEC_RESIZE:
+    case MON_C_EXEC_SIGNAL:
+        mon_exec_request(m, c, type, p, len);
+        break;
     case MON_C_STATUS: {
         const char *st = m->exited ? "exited" : m->started ? "running" : "created";
         mon_client_send(m, c, MON_M_STATUS, st, strlen(st), false);
@@ -442,6 +451,8 @@ static void handle_signals(struct mon *m)
             m->exited = true;
             m->wait_status = st;
             m->finished_at_ns = time_now_ns();
+        } else {
+            (void)mon_exec_reaped(m, pid, st);
         }
     }
 }
@@ -461,6 +472,8 @@ int mon_loop(struct mon *m)
 
     for (;;) {
         size_t n = P_FIXED;
+        size_t nx = mon_exec_prepare(m);
+        size_t x0;
         int timeout = -1;
         bool stdin_full = m->stdin_buf.len - m->stdin_pos >= MON_STDIN_MAX;
 
@@ -473,14 +486,14 @@ int mon_loop(struct mon *m)
                 break;
             timeout = (int)((deadline - now) / 1000000) + 1;
         }
-        if (pfd_cap < P_FIXED + m->nclients) {
-            struct pollfd *np = realloc(pfd, (P_FIXED + m->nclients + 8) * sizeof(*np));
+        if (pfd_cap < P_FIXED + m->nclients + nx) {
+            struct pollfd *np = realloc(pfd, (P_FIXED + m->nclients + nx + 8) * sizeof(*np));
             if (!np) {
                 free(pfd);
                 return -ENOMEM;
             }
             pfd = np;
-            pfd_cap = P_FIXED + m->nclients + 8;
+            pfd_cap = P_FIXED + m->nclients + nx + 8;
         }
         pfd[P_SIG] = (struct pollfd){.fd = m->sig_fd, .events = POLLIN};
         pfd[P_LISTEN] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
@@ -493,12 +506,14 @@ int mon_loop(struct mon *m)
             struct mon_client *c = m->clients[i];
             short ev = 0;
 
-            if (!(stdin_full && (c->attach & MON_ATTACH_STDIN)))
+            if (!(stdin_full && (c->attach & MON_ATTACH_STDIN)) && !c->in_blocked)
                 ev |= POLLIN;
             if (c->out_pos < c->out.len)
                 ev |= POLLOUT;
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
         }
+        x0 = n;
+        n += mon_exec_poll(m, pfd + x0, &timeout);
 
         if (poll(pfd, n, timeout) < 0) {
             if (errno == EINTR)
@@ -509,6 +524,7 @@ int mon_loop(struct mon *m)
 
         if (pfd[P_SIG].revents)
             handle_signals(m);
+        mon_exec_dispatch(m, pfd + x0, n - x0);
         if (pfd[P_OUT].revents)
             output_read(m, &m->out_fd, MON_STREAM_STDOUT);
         if (pfd[P_ERR].revents)
@@ -518,7 +534,7 @@ int mon_loop(struct mon *m)
         if (pfd[P_IN].revents)
             stdin_flush(m);
         /* clients: the array may grow below, so walk the polled ones only */
-        for (size_t i = P_FIXED; i < n; i++) {
+        for (size_t i = P_FIXED; i < x0; i++) {
             struct mon_client *c = m->clients[i - P_FIXED];
 
             if (!pfd[i].revents || c->fd < 0)

@@ -328,6 +328,7 @@ static void finish(struct mon *m)
             c->want_started = false;
         }
     }
+    mon_exec_finish_all(m);
     payload[0] = (unsigned char)((uint32_t)code >> 24);
     payload[1] = (unsigned char)((uint32_t)code >> 16);
     payload[2] = (unsigned char)((uint32_t)code >> 8);
@@ -367,6 +368,7 @@ int mon_main(const char *spec_path)
     m->c_stdin = m->c_stdout = m->c_stderr = m->c_sync = -1;
     m->in_fd = m->out_fd = m->err_fd = m->tty_fd = -1;
     m->listen_fd = m->sig_fd = -1;
+    m->pidfd = -1;
     buf_init(&m->stdin_buf);
     mon_jsonlog_open(&m->log, NULL, 0, 0, NULL);
 

@@ -8,6 +8,7 @@
  *   loop.c     the poll loop: signals, the socket and its clients, stdio
  *   jsonlog.c  Docker json-file log writer (line splitting, escaping, rotation)
  *   user.c     "user[:group]" resolution from the container's passwd/group files
+ *   exec.c     docker exec: per-exec state, its fds in the poll loop, its frames
  *
  * Errors follow the house convention: 0 or -errno, message in struct err.
  */
@@ -24,6 +25,10 @@
 
 #include "proto/runtime.pb-c.h"
 #include "runtime/cgroup.h"
+#include "runtime/monitor_proto.h"
+
+struct pollfd;
+#define MON_EXEC_ID_MAX_ (MON_EXEC_ID_MAX + 1)
 
 /* ---- user.c ------------------------------------------------------------- */
 
@@ -117,9 +122,27 @@ struct mon_client {
     bool want_started; /* sent START, waiting for STARTED/START_ERR */
     bool dropped;      /* output was dropped at least once (slow client) */
     bool closing;      /* close once out is flushed */
+    bool in_blocked;   /* an exec it feeds has a full stdin buffer: stop reading */
     struct buf in;
     struct buf out;
     size_t out_pos;
+};
+
+/* One docker exec (exec.c). The process is a child of the monitor, forked
+ * straight into the container's PID namespace. */
+struct mon_exec {
+    char id[MON_EXEC_ID_MAX_];
+    size_t idlen;
+    struct mon_client *owner; /* NULL once that connection is gone */
+    pid_t pid;
+    int sync_fd; /* until the execve (EOF) or the error message */
+    int in_fd, out_fd, err_fd, tty_fd;
+    bool tty, started, failed, reaped, done;
+    int wait_status;
+    int64_t reaped_at_ns; /* monotonic */
+    struct buf stdin_buf;
+    size_t stdin_pos;
+    bool stdin_eof;
 };
 
 struct mon {
@@ -156,6 +179,11 @@ struct mon {
     size_t stdin_pos;
     struct mon_jsonlog log;
     char *rdbuf; /* MON_READ_CHUNK bytes */
+
+    struct mon_exec **execs;
+    size_t nexecs;
+    int pidfd;         /* of the container init, for setns (exec) */
+    bool pidns_joined; /* the monitor's children are born in the container's PID ns */
 };
 
 #define MON_READ_CHUNK 16384
@@ -177,6 +205,31 @@ void mon_broadcast(struct mon *m, uint8_t type, const void *data, size_t len, bo
 void mon_clients_flush_close(struct mon *m, int timeout_ms);
 /* Read the sync socket: exec EOF (-> STARTED) or the child's error message. */
 void mon_handle_sync(struct mon *m);
+
+/* setup.c: the exec child (forked by exec.c), never returns. fds: sync, stdin
+ * (-1: the container's /dev/null), stdout, stderr (both -1 with a tty). */
+void mon_exec_child_main(struct mon *m, const Shoal__Rt__RtExec *x, const int fds[4])
+    __attribute__((noreturn));
+
+/* exec.c */
+#define MON_MAX_EXECS 200
+/* A client frame of the exec family (MON_C_EXEC..MON_C_EXEC_SIGNAL). */
+void mon_exec_request(struct mon *m, struct mon_client *c, uint8_t type, const unsigned char *p,
+                      uint32_t len);
+/* A reaped child: true if it was an exec. */
+bool mon_exec_reaped(struct mon *m, pid_t pid, int status);
+/* The client is going away: its execs lose their owner. */
+void mon_exec_client_gone(struct mon *m, struct mon_client *c);
+/* Before polling: mark clients whose exec stdin is full (in_blocked); returns
+ * the number of pollfd slots mon_exec_poll may fill. */
+size_t mon_exec_prepare(struct mon *m);
+/* Fill pfd with the execs' fds; returns the count; *timeout_ms lowered for drains. */
+size_t mon_exec_poll(struct mon *m, struct pollfd *pfd, int *timeout_ms);
+/* Handle the revents of the n slots filled by mon_exec_poll, finish and free
+ * the execs that are done. */
+void mon_exec_dispatch(struct mon *m, const struct pollfd *pfd, size_t n);
+/* The container is gone: report every remaining exec as ended. */
+void mon_exec_finish_all(struct mon *m);
 
 /* exit classification shared by both sides: 127 not found, 126 permission, 125 other */
 int mon_exec_error_code(const char *msg);

@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -55,8 +56,15 @@ struct child {
     int rootfd;
     struct mon_user user;
     char **env;
-    char **argv; /* NULL-terminated copy of spec->args */
+    char **argv; /* NULL-terminated copy of args */
     char *exec_path;
+    /* what runs: the container's init, or an exec (x != NULL) */
+    const Shoal__Rt__RtExec *x;
+    char *const *args;
+    size_t n_args;
+    const char *cwd;
+    uint64_t cap_mask;
+    bool tty;
 };
 
 static void __attribute__((noreturn)) child_fail(struct child *c, int code, const char *fmt, ...)
@@ -576,17 +584,34 @@ static bool env_has(char **env, size_t n, const char *key)
     return false;
 }
 
+static bool exec_env_overrides(const Shoal__Rt__RtExec *x, const char *kv)
+{
+    size_t kl = strcspn(kv, "=");
+
+    for (size_t i = 0; x && i < x->n_env; i++)
+        if (!strncmp(x->env[i], kv, kl) && x->env[i][kl] == '=')
+            return true;
+    return false;
+}
+
 static void build_env(struct child *c)
 {
     Shoal__Rt__RtSpec *s = c->spec;
+    size_t nx = c->x ? c->x->n_env : 0;
     size_t n = 0;
-    char **env = calloc(s->n_env + 4, sizeof(char *));
+    char **env = calloc(s->n_env + nx + 5, sizeof(char *));
 
     if (!env)
         FAIL(c, "out of memory");
     for (size_t i = 0; i < s->n_env; i++)
-        if (strchr(s->env[i], '='))
+        if (strchr(s->env[i], '=') && !exec_env_overrides(c->x, s->env[i]))
             env[n++] = s->env[i];
+    for (size_t i = 0; i < nx; i++)
+        if (strchr(c->x->env[i], '=') && c->x->env[i][0] != '=')
+            env[n++] = c->x->env[i];
+    /* docker exec -t sets TERM like docker run -t */
+    if (c->x && c->tty && !env_has(env, n, "TERM"))
+        env[n++] = (char *)"TERM=xterm";
     if (!env_has(env, n, "PATH"))
         env[n++] = (char *)"PATH=" DEFAULT_PATH;
     if (!env_has(env, n, "HOSTNAME") && *s->hostname) {
@@ -606,10 +631,10 @@ static void build_env(struct child *c)
     env[n] = NULL;
     c->env = env;
 
-    c->argv = calloc(s->n_args + 1, sizeof(char *));
+    c->argv = calloc(c->n_args + 1, sizeof(char *));
     if (!c->argv)
         FAIL(c, "out of memory");
-    memcpy(c->argv, s->args, s->n_args * sizeof(char *));
+    memcpy(c->argv, c->args, c->n_args * sizeof(char *));
 }
 
 static const char *env_get(char **env, const char *key)
@@ -625,7 +650,7 @@ static const char *env_get(char **env, const char *key)
 /* args[0] through PATH, like Go's exec.LookPath (so the messages match runc's) */
 static void lookup_exec(struct child *c)
 {
-    const char *file = c->spec->args[0];
+    const char *file = c->args[0];
     const char *path;
     struct stat st;
 
@@ -667,7 +692,7 @@ static void lookup_exec(struct child *c)
 
 static void setup_cwd(struct child *c)
 {
-    const char *cwd = *c->spec->cwd ? c->spec->cwd : "/";
+    const char *cwd = *c->cwd ? c->cwd : "/";
     char buf[4096];
     int fd;
 
@@ -695,9 +720,16 @@ static void setup_tty(struct child *c)
     int master, slave, unlock = 0;
     unsigned ptn;
 
-    master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    struct winsize ws = {0};
+    struct stat st;
+
+    /* the container's devpts instance; never through /dev/ptmx, which a
+     * container process may have replaced (an exec runs this later) */
+    master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
     if (master < 0)
-        FAIL(c, "open /dev/ptmx: %s", strerror(errno));
+        FAIL(c, "open /dev/pts/ptmx: %s", strerror(errno));
+    if (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5)
+        FAIL(c, "/dev/pts/ptmx is not a pty multiplexer");
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &ptn) < 0)
         FAIL(c, "unlock pty: %s", strerror(errno));
     slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -705,11 +737,17 @@ static void setup_tty(struct child *c)
         FAIL(c, "open pty slave: %s", strerror(errno));
     if (fchown(slave, c->user.uid, (gid_t)-1) < 0)
         FAIL(c, "chown pty: %s", strerror(errno));
-    /* /dev/console -> the slave, as a symlink (no bind from a path) */
-    snprintf(name, sizeof(name), "pts/%u", ptn);
-    (void)unlink("/dev/console");
-    if (symlink(name, "/dev/console") < 0)
-        FAIL(c, "symlink /dev/console: %s", strerror(errno));
+    ws.ws_row = (unsigned short)(c->x ? c->x->console_rows : c->spec->console_rows);
+    ws.ws_col = (unsigned short)(c->x ? c->x->console_cols : c->spec->console_cols);
+    if (ws.ws_row && ws.ws_col)
+        (void)ioctl(master, TIOCSWINSZ, &ws);
+    if (!c->x) {
+        /* /dev/console -> the slave, as a symlink (no bind from a path) */
+        snprintf(name, sizeof(name), "pts/%u", ptn);
+        (void)unlink("/dev/console");
+        if (symlink(name, "/dev/console") < 0)
+            FAIL(c, "symlink /dev/console: %s", strerror(errno));
+    }
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         FAIL(c, "set controlling tty: %s", strerror(errno));
     if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
@@ -736,7 +774,7 @@ static void setup_stdio(struct child *c)
     struct stat st;
     int in;
 
-    if (c->spec->tty)
+    if (c->tty)
         return;
     if (m->c_stdin >= 0) {
         in = m->c_stdin;
@@ -785,7 +823,7 @@ static void apply_security(struct child *c)
     if (!s->no_new_privs)
         load_seccomp(c);
     for (unsigned cap = 0; cap <= c->m->cap_last_cap && cap < 64; cap++)
-        if (!(s->cap_mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+        if (!(c->cap_mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
             errno != EINVAL)
             FAIL(c, "drop capability %u from the bounding set: %s", cap, strerror(errno));
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
@@ -799,8 +837,8 @@ static void apply_security(struct child *c)
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
         FAIL(c, "keepcaps: %s", strerror(errno));
     memset(data, 0, sizeof(data));
-    data[0].effective = data[0].permitted = (uint32_t)s->cap_mask;
-    data[1].effective = data[1].permitted = (uint32_t)(s->cap_mask >> 32);
+    data[0].effective = data[0].permitted = (uint32_t)c->cap_mask;
+    data[1].effective = data[1].permitted = (uint32_t)(c->cap_mask >> 32);
     if (syscall(SYS_capset, &hdr, data) < 0)
         FAIL(c, "capset: %s", strerror(errno));
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
@@ -814,7 +852,14 @@ static void apply_security(struct child *c)
 void mon_child_main(struct mon *m)
 {
     Shoal__Rt__RtSpec *s = m->spec;
-    struct child c = {.m = m, .spec = s, .rootfd = -1};
+    struct child c = {.m = m,
+                      .spec = s,
+                      .rootfd = -1,
+                      .args = s->args,
+                      .n_args = s->n_args,
+                      .cwd = s->cwd,
+                      .cap_mask = s->cap_mask,
+                      .tty = s->tty};
     sigset_t none;
     struct err e = {0};
 
@@ -904,6 +949,120 @@ void mon_child_main(struct mon *m)
                    : (en == EACCES || en == EPERM) ? 126
                                                    : 125,
                    "exec: \"%s\": %s", s->args[0],
+                   en == ENOENT   ? "no such file or directory"
+                   : en == EACCES ? "permission denied"
+                   : en == EPERM  ? "operation not permitted"
+                                  : strerror(en));
+    }
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Close every fd but the ones in keep (which may hold -1s). */
+static void close_all_except(int *keep, size_t n)
+{
+    unsigned lo = 0;
+
+    qsort(keep, n, sizeof(int), cmp_int);
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            (void)close_range(lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    (void)close_range(lo, ~0U, 0);
+}
+
+/*
+ * runtime-notes section 7, step 5, in a child the monitor forked into the
+ * container's PID namespace (so no second fork is needed): cgroup, the other
+ * namespaces through the init's pidfd, then the same steps as the init
+ * (user, env, cwd, PATH lookup, rlimits, tty/stdio, security), then execve.
+ * Failures go to the monitor on fds[0] (MON_SYNC_ERROR), like the init's.
+ */
+void mon_exec_child_main(struct mon *m, const Shoal__Rt__RtExec *x, const int fds[4])
+{
+    Shoal__Rt__RtSpec *s = m->spec;
+    struct child c = {.m = m,
+                      .spec = s,
+                      .rootfd = -1,
+                      .x = x,
+                      .args = x->args,
+                      .n_args = x->n_args,
+                      .cwd = *x->cwd ? x->cwd : s->cwd,
+                      .cap_mask = s->cap_mask,
+                      .tty = x->tty};
+    int keep[8] = {0, 1, 2, fds[0], fds[1], fds[2], fds[3], m->pidfd};
+    int nsflags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+    struct err e = {0};
+    sigset_t none;
+
+    /* no container process may trace us while we hold host resources */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    close_all_except(keep, ARRAY_SIZE(keep));
+    m->c_sync = fds[0];
+    m->c_stdin = fds[1];
+    m->c_stdout = fds[2];
+    m->c_stderr = fds[3];
+    if (x->privileged)
+        c.cap_mask = m->cap_last_cap >= 63 ? ~0ULL : (1ULL << (m->cap_last_cap + 1)) - 1;
+    umask(0);
+
+    /* the cgroup first: its files are only reachable from the host's mounts */
+    if (m->cg_created && rt_cgroup_enter("/sys/fs/cgroup", m->cg_mode, m->cg_path, getpid(), &e) < 0)
+        FAIL(&c, "join the container's cgroup: %s", e.msg);
+    if (m->cg_mode == RT_CGROUP_V2)
+        nsflags |= CLONE_NEWCGROUP;
+    if (setns(m->pidfd, nsflags) < 0)
+        FAIL(&c, "join the container's namespaces: %s", strerror(errno));
+    (void)close(m->pidfd);
+    m->pidfd = -1;
+    /* setns(CLONE_NEWNS) put root and cwd at the container's root */
+    c.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c.rootfd < 0)
+        FAIL(&c, "open the container's root: %s", strerror(errno));
+    if (mon_user_resolve_at(c.rootfd, *x->user ? x->user : s->user, &c.user, &e) < 0)
+        FAIL(&c, "%s", e.msg);
+    build_env(&c);
+    setup_cwd(&c);
+    lookup_exec(&c);
+    for (size_t i = 0; i < s->n_rlimits; i++) {
+        struct rlimit rl = {.rlim_cur = s->rlimits[i]->soft, .rlim_max = s->rlimits[i]->hard};
+        if (setrlimit((int)s->rlimits[i]->resource, &rl) < 0)
+            FAIL(&c, "setrlimit %u: %s", s->rlimits[i]->resource, strerror(errno));
+    }
+    umask(s->umask ? s->umask & 0777 : 022);
+    if (setsid() < 0)
+        FAIL(&c, "setsid: %s", strerror(errno));
+    if (x->tty)
+        setup_tty(&c);
+    setup_stdio(&c);
+    (void)close(c.rootfd);
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        FAIL(&c, "close_range: %s", strerror(errno));
+
+    apply_security(&c);
+
+    (void)signal(SIGPIPE, SIG_DFL);
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    if (s->no_new_privs)
+        load_seccomp(&c);
+    execve(c.exec_path, c.argv, c.env);
+    {
+        int en = errno;
+        child_fail(&c,
+                   en == ENOENT                    ? 127
+                   : (en == EACCES || en == EPERM) ? 126
+                                                   : 125,
+                   "exec: \"%s\": %s", x->args[0],
                    en == ENOENT   ? "no such file or directory"
                    : en == EACCES ? "permission denied"
                    : en == EPERM  ? "operation not permitted"

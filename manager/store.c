@@ -1,0 +1,1375 @@
+/*
+ * manager/store.c - the replicated store: generic tables of protobuf objects
+ * sorted by id, the apply of StoreCommands, watches, snapshot and restore.
+ *
+ * Objects are never changed in place: apply builds the new version as a
+ * shallow copy whose pointers borrow from the old object and the command,
+ * then makes it an owned object with one pack + unpack (mgr_msg_dup). The
+ * old object is freed after the watches ran.
+ */
+#include "manager/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "lib/util.h"
+
+#include "manager/ca.h"
+#include "manager/internal.h"
+
+#define RECENT_MAX 256
+
+_Static_assert(offsetof(MgrCluster, id) == offsetof(struct mgr__obj_head, id), "cluster head");
+_Static_assert(offsetof(MgrCluster, meta) == offsetof(struct mgr__obj_head, meta), "cluster head");
+_Static_assert(offsetof(MgrNode, id) == offsetof(struct mgr__obj_head, id), "node head");
+_Static_assert(offsetof(MgrNode, meta) == offsetof(struct mgr__obj_head, meta), "node head");
+_Static_assert(offsetof(MgrRemovedNode, id) == offsetof(struct mgr__obj_head, id), "rm head");
+_Static_assert(offsetof(MgrRemovedNode, meta) == offsetof(struct mgr__obj_head, meta), "rm head");
+
+struct kind_def {
+    const char *name;
+    const ProtobufCMessageDescriptor *desc;
+};
+
+static const struct kind_def kinds[MGR_N_KINDS] = {
+    [MGR_KIND_CLUSTER] = {"cluster", &shoal__store__cluster__descriptor},
+    [MGR_KIND_NODE] = {"node", &shoal__store__node__descriptor},
+    [MGR_KIND_REMOVED_NODE] = {"removed node", &shoal__store__removed_node__descriptor},
+};
+
+struct table {
+    struct mgr__obj_head **objs; /* sorted by id */
+    size_t n, cap;
+};
+
+struct watch {
+    int handle;
+    enum mgr_kind kind;
+    mgr_watch_cb cb;
+    void *ud;
+};
+
+struct recent {
+    uint8_t id[MGR__MAX_REQ_ID];
+    size_t len;
+};
+
+struct mgr_store {
+    struct table tables[MGR_N_KINDS];
+    uint64_t last_index;
+    struct watch *watches;
+    size_t n_watches;
+    int next_handle;
+    struct recent recent[RECENT_MAX];
+    size_t recent_n, recent_next; /* ring: next slot to write */
+};
+
+/* ---- messages ------------------------------------------------------------ */
+
+void *mgr_msg_dup(const void *msg)
+{
+    const ProtobufCMessage *m = msg;
+    size_t len;
+    uint8_t *buf;
+    void *copy;
+
+    if (!m)
+        return NULL;
+    len = protobuf_c_message_get_packed_size(m);
+    buf = malloc(len ? len : 1);
+    if (!buf)
+        return NULL;
+    protobuf_c_message_pack(m, buf);
+    copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+void mgr_msg_free(void *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+bool mgr__utf8_valid(const char *s, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+
+    if (!s)
+        return true;
+    while (*p) {
+        unsigned c = *p;
+        int extra;
+        uint32_t cp;
+
+        if (++n > max)
+            return false;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0)
+            extra = 1, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            extra = 2, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            extra = 3, cp = c & 0x07;
+        else
+            return false;
+        p++;
+        for (int i = 0; i < extra; i++, p++) {
+            if ((*p & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (*p & 0x3f);
+        }
+        n += (size_t)extra;
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+    }
+    return n <= max;
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+    const Shoal__Store__Label *x = *(Shoal__Store__Label *const *)a;
+    const Shoal__Store__Label *y = *(Shoal__Store__Label *const *)b;
+
+    return strcmp(x->key, y->key);
+}
+
+int mgr__labels_sort(Shoal__Store__Label **labels, size_t n)
+{
+    if (n > 1)
+        qsort(labels, n, sizeof(*labels), label_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (!labels[i]->key[0])
+            return -EINVAL;
+        if (i > 0 && strcmp(labels[i - 1]->key, labels[i]->key) == 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- validation (commands and snapshots are hostile) --------------------- */
+
+static int check_str(const char *what, const char *s, size_t max, struct err *err)
+{
+    if (!mgr__utf8_valid(s, max))
+        return err_set(err, -EINVAL, "invalid %s: not UTF-8 or too long", what);
+    return 0;
+}
+
+static int check_labels(const char *what, Shoal__Store__Label **labels, size_t n, struct err *err)
+{
+    if (n > MGR__MAX_LABELS)
+        return err_set(err, -EINVAL, "too many %s", what);
+    for (size_t i = 0; i < n; i++) {
+        if (!labels[i]->key[0])
+            return err_set(err, -EINVAL, "invalid %s: empty key", what);
+        if (check_str(what, labels[i]->key, MGR__MAX_STR, err) < 0 ||
+            check_str(what, labels[i]->value, MGR__MAX_STR, err) < 0)
+            return err->code;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(labels[i]->key, labels[j]->key) == 0)
+                return err_set(err, -EINVAL, "invalid %s: duplicate key '%s'", what,
+                               labels[i]->key);
+    }
+    return 0;
+}
+
+static int check_role(int role, struct err *err)
+{
+    if (role != MGR_ROLE_WORKER && role != MGR_ROLE_MANAGER)
+        return err_set(err, -EINVAL, "invalid role %d", role);
+    return 0;
+}
+
+static int check_cluster_spec(const MgrClusterSpec *sp, struct err *err)
+{
+    if (!sp)
+        return err_set(err, -EINVAL, "missing cluster spec");
+    if (check_str("cluster name", sp->name, MGR__MAX_STR, err) < 0 ||
+        check_labels("cluster labels", sp->labels, sp->n_labels, err) < 0 ||
+        check_str("log driver", sp->task_log_driver, MGR__MAX_STR, err) < 0)
+        return err->code;
+    if (strcmp(sp->name, "default") != 0)
+        return err_set(err, -EINVAL, "invalid cluster name '%s': must be \"default\"", sp->name);
+    if (sp->task_history_retention_limit < 0)
+        return err_set(err, -EINVAL, "invalid task history retention limit");
+    if (sp->heartbeat_period_ns < 0 || sp->node_cert_expiry_ns < 0)
+        return err_set(err, -EINVAL, "invalid negative duration");
+    if (sp->node_cert_expiry_ns != 0 && sp->node_cert_expiry_ns < 3600LL * 1000000000LL)
+        return err_set(err, -EINVAL, "minimum certificate expiry time is 1h0m0s");
+    if (sp->election_tick != 0 && sp->heartbeat_tick != 0 &&
+        sp->election_tick <= sp->heartbeat_tick)
+        return err_set(err, -EINVAL, "election tick must be greater than heartbeat tick");
+    return 0;
+}
+
+static int check_token(const char *what, const char *t, struct err *err)
+{
+    char d[MGR_TOKEN_DIGEST_LEN + 1], s[MGR_TOKEN_SECRET_LEN + 1];
+
+    if (mgr_token_parse(t, d, s, err) < 0)
+        return err_wrap(err, "%s", what);
+    return 0;
+}
+
+static int check_cluster(const MgrCluster *c, struct err *err)
+{
+    if (!mgr_id_valid(c->id))
+        return err_set(err, -EINVAL, "invalid cluster id");
+    if (check_cluster_spec(c->spec, err) < 0 ||
+        check_token("worker token", c->worker_token, err) < 0 ||
+        check_token("manager token", c->manager_token, err) < 0 ||
+        check_str("CA certificate", c->ca_cert_pem, MGR__MAX_PEM, err) < 0 ||
+        check_str("CA key", c->ca_key_pem, MGR__MAX_PEM, err) < 0)
+        return err->code;
+    if (!c->ca_cert_pem[0])
+        return err_set(err, -EINVAL, "missing CA certificate");
+    if (c->n_default_addr_pool > MGR__MAX_LIST)
+        return err_set(err, -EINVAL, "too many address pools");
+    for (size_t i = 0; i < c->n_default_addr_pool; i++)
+        if (check_str("address pool", c->default_addr_pool[i], 64, err) < 0)
+            return err->code;
+    if (c->subnet_size > 32 || c->data_path_port > 65535)
+        return err_set(err, -EINVAL, "invalid subnet size or data path port");
+    return 0;
+}
+
+static int check_node_spec(const MgrNodeSpec *sp, struct err *err)
+{
+    if (!sp)
+        return err_set(err, -EINVAL, "missing node spec");
+    if (check_str("node name", sp->name, MGR__MAX_STR, err) < 0 ||
+        check_labels("node labels", sp->labels, sp->n_labels, err) < 0 ||
+        check_role(sp->role, err) < 0)
+        return err->code;
+    if (sp->availability < SHOAL__STORE__NODE_AVAILABILITY__AVAIL_ACTIVE ||
+        sp->availability > SHOAL__STORE__NODE_AVAILABILITY__AVAIL_DRAIN)
+        return err_set(err, -EINVAL, "invalid availability %d", sp->availability);
+    return 0;
+}
+
+static int check_node_status(const MgrNodeStatus *st, struct err *err)
+{
+    if (!st)
+        return err_set(err, -EINVAL, "missing node status");
+    if (st->state < SHOAL__STORE__NODE_STATE__STATE_UNKNOWN ||
+        st->state > SHOAL__STORE__NODE_STATE__STATE_DISCONNECTED)
+        return err_set(err, -EINVAL, "invalid node state %d", st->state);
+    if (check_str("status message", st->message, MGR__MAX_STR, err) < 0 ||
+        check_str("node address", st->addr, 256, err) < 0)
+        return err->code;
+    return 0;
+}
+
+static int check_node_desc(const MgrNodeDescription *d, struct err *err)
+{
+    if (!d)
+        return 0;
+    if (check_str("hostname", d->hostname, MGR__MAX_STR, err) < 0 ||
+        check_str("architecture", d->architecture, 256, err) < 0 ||
+        check_str("os", d->os, 256, err) < 0 ||
+        check_str("engine version", d->engine_version, 256, err) < 0 ||
+        check_labels("engine labels", d->engine_labels, d->n_engine_labels, err) < 0)
+        return err->code;
+    if (d->n_plugins > MGR__MAX_LIST)
+        return err_set(err, -EINVAL, "too many plugins");
+    for (size_t i = 0; i < d->n_plugins; i++)
+        if (check_str("plugin", d->plugins[i]->type, 256, err) < 0 ||
+            check_str("plugin", d->plugins[i]->name, 256, err) < 0)
+            return err->code;
+    return 0;
+}
+
+static int check_manager_status(const MgrManagerStatus *ms, struct err *err)
+{
+    if (!ms)
+        return 0;
+    if (ms->reachability < SHOAL__STORE__REACHABILITY__REACH_UNKNOWN ||
+        ms->reachability > SHOAL__STORE__REACHABILITY__REACH_REACHABLE)
+        return err_set(err, -EINVAL, "invalid reachability %d", ms->reachability);
+    return check_str("manager address", ms->addr, 256, err);
+}
+
+static int check_node(const MgrNode *n, struct err *err)
+{
+    if (!mgr_id_valid(n->id))
+        return err_set(err, -EINVAL, "invalid node id");
+    if (check_node_spec(n->spec, err) < 0 || check_node_desc(n->description, err) < 0 ||
+        check_node_status(n->status, err) < 0 || check_manager_status(n->manager_status, err) < 0 ||
+        check_role(n->role, err) < 0 ||
+        check_str("certificate serial", n->cert_serial, 64, err) < 0)
+        return err->code;
+    return 0;
+}
+
+static int check_removed(const MgrRemovedNode *r, struct err *err)
+{
+    if (!mgr_id_valid(r->id))
+        return err_set(err, -EINVAL, "invalid node id");
+    return check_str("certificate serial", r->cert_serial, 64, err);
+}
+
+static int check_object(enum mgr_kind kind, const void *obj, struct err *err)
+{
+    const struct mgr__obj_head *h = obj;
+
+    if (!h->meta)
+        return err_set(err, -EINVAL, "object without meta");
+    switch (kind) {
+    case MGR_KIND_CLUSTER:
+        return check_cluster(obj, err);
+    case MGR_KIND_NODE:
+        return check_node(obj, err);
+    case MGR_KIND_REMOVED_NODE:
+        return check_removed(obj, err);
+    default:
+        return err_set(err, -EINVAL, "unknown object kind %d", (int)kind);
+    }
+}
+
+/* Owned copy of a built object, with its label arrays in canonical order. */
+static void *finish_object(enum mgr_kind kind, const void *built)
+{
+    void *obj = mgr_msg_dup(built);
+
+    if (!obj)
+        return NULL;
+    if (kind == MGR_KIND_NODE) {
+        MgrNode *n = obj;
+        if (n->spec)
+            (void)mgr__labels_sort(n->spec->labels, n->spec->n_labels);
+        if (n->description)
+            (void)mgr__labels_sort(n->description->engine_labels, n->description->n_engine_labels);
+    } else if (kind == MGR_KIND_CLUSTER) {
+        MgrCluster *c = obj;
+        if (c->spec)
+            (void)mgr__labels_sort(c->spec->labels, c->spec->n_labels);
+    }
+    return obj;
+}
+
+/* ---- tables -------------------------------------------------------------- */
+
+/* Index of the first object with id >= key. */
+static size_t table_lower(const struct table *t, const char *key)
+{
+    size_t lo = 0, hi = t->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(t->objs[mid]->id, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct mgr__obj_head *table_get(const struct table *t, const char *id)
+{
+    size_t i = table_lower(t, id);
+
+    return i < t->n && strcmp(t->objs[i]->id, id) == 0 ? t->objs[i] : NULL;
+}
+
+static int table_reserve(struct table *t, size_t extra)
+{
+    if (t->n + extra <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 16;
+    while (cap < t->n + extra)
+        cap *= 2;
+    struct mgr__obj_head **o = realloc(t->objs, cap * sizeof(*o));
+    if (!o)
+        return -ENOMEM;
+    t->objs = o;
+    t->cap = cap;
+    return 0;
+}
+
+/* Insert or replace; returns the replaced object (caller frees) or NULL. */
+static struct mgr__obj_head *table_put(struct table *t, struct mgr__obj_head *obj)
+{
+    size_t i = table_lower(t, obj->id);
+
+    if (i < t->n && strcmp(t->objs[i]->id, obj->id) == 0) {
+        struct mgr__obj_head *old = t->objs[i];
+        t->objs[i] = obj;
+        return old;
+    }
+    /* caller reserved room */
+    memmove(&t->objs[i + 1], &t->objs[i], (t->n - i) * sizeof(*t->objs));
+    t->objs[i] = obj;
+    t->n++;
+    return NULL;
+}
+
+static struct mgr__obj_head *table_del(struct table *t, const char *id)
+{
+    size_t i = table_lower(t, id);
+    struct mgr__obj_head *old;
+
+    if (i >= t->n || strcmp(t->objs[i]->id, id) != 0)
+        return NULL;
+    old = t->objs[i];
+    memmove(&t->objs[i], &t->objs[i + 1], (t->n - i - 1) * sizeof(*t->objs));
+    t->n--;
+    return old;
+}
+
+static void table_release(struct table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        mgr_msg_free(t->objs[i]);
+    free(t->objs);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ---- store --------------------------------------------------------------- */
+
+struct mgr_store *mgr_store_new(void)
+{
+    struct mgr_store *s = calloc(1, sizeof(*s));
+
+    if (s)
+        s->next_handle = 1;
+    return s;
+}
+
+struct mgr_store *mgr_store_free(struct mgr_store *s)
+{
+    if (!s)
+        return NULL;
+    for (int k = 0; k < MGR_N_KINDS; k++)
+        table_release(&s->tables[k]);
+    free(s->watches);
+    free(s);
+    return NULL;
+}
+
+uint64_t mgr_store_last_index(const struct mgr_store *s)
+{
+    return s->last_index;
+}
+
+int mgr_store_watch(struct mgr_store *s, enum mgr_kind kind, mgr_watch_cb cb, void *ud)
+{
+    struct watch *w;
+
+    if (!cb || (int)kind < 0 || kind > MGR_N_KINDS)
+        return -EINVAL;
+    w = realloc(s->watches, (s->n_watches + 1) * sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    s->watches = w;
+    w[s->n_watches] = (struct watch){s->next_handle, kind, cb, ud};
+    s->n_watches++;
+    return s->next_handle++;
+}
+
+void mgr_store_unwatch(struct mgr_store *s, int handle)
+{
+    for (size_t i = 0; i < s->n_watches; i++) {
+        if (s->watches[i].handle == handle) {
+            memmove(&s->watches[i], &s->watches[i + 1],
+                    (s->n_watches - i - 1) * sizeof(*s->watches));
+            s->n_watches--;
+            return;
+        }
+    }
+}
+
+static void notify(struct mgr_store *s, enum mgr_kind kind, enum mgr_change ch, const void *old,
+                   const void *new, uint64_t index)
+{
+    for (size_t i = 0; i < s->n_watches; i++) {
+        const struct watch *w = &s->watches[i];
+        if (w->kind == kind || w->kind == MGR_N_KINDS)
+            w->cb(w->ud, kind, ch, old, new, index);
+    }
+}
+
+/* Put a finished object into its table and tell the watchers. */
+static int commit(struct mgr_store *s, enum mgr_kind kind, void *obj, uint64_t index,
+                  struct err *err)
+{
+    struct table *t = &s->tables[kind];
+    struct mgr__obj_head *old;
+
+    if (!obj)
+        return err_set(err, -ENOMEM, "out of memory");
+    if (table_reserve(t, 1) < 0) {
+        mgr_msg_free(obj);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    old = table_put(t, obj);
+    notify(s, kind, old ? MGR_CHANGE_UPDATE : MGR_CHANGE_CREATE, old, obj, index);
+    mgr_msg_free(old);
+    return 0;
+}
+
+static void remove_obj(struct mgr_store *s, enum mgr_kind kind, const char *id, uint64_t index)
+{
+    struct mgr__obj_head *old = table_del(&s->tables[kind], id);
+
+    if (old) {
+        notify(s, kind, MGR_CHANGE_DELETE, old, NULL, index);
+        mgr_msg_free(old);
+    }
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+const void *mgr_store_get(const struct mgr_store *s, enum mgr_kind kind, const char *id)
+{
+    if ((int)kind <= 0 || kind >= MGR_N_KINDS || !id)
+        return NULL;
+    return table_get(&s->tables[kind], id);
+}
+
+size_t mgr_store_count(const struct mgr_store *s, enum mgr_kind kind)
+{
+    if ((int)kind <= 0 || kind >= MGR_N_KINDS)
+        return 0;
+    return s->tables[kind].n;
+}
+
+const void *mgr_store_at(const struct mgr_store *s, enum mgr_kind kind, size_t i)
+{
+    if ((int)kind <= 0 || kind >= MGR_N_KINDS || i >= s->tables[kind].n)
+        return NULL;
+    return s->tables[kind].objs[i];
+}
+
+const MgrCluster *mgr_store_cluster(const struct mgr_store *s)
+{
+    return s->tables[MGR_KIND_CLUSTER].n ? (const MgrCluster *)s->tables[MGR_KIND_CLUSTER].objs[0]
+                                         : NULL;
+}
+
+const MgrNode *mgr_store_node(const struct mgr_store *s, const char *id)
+{
+    return mgr_store_get(s, MGR_KIND_NODE, id);
+}
+
+const char *mgr_node_name(const MgrNode *n)
+{
+    if (n->spec && n->spec->name[0])
+        return n->spec->name;
+    if (n->description)
+        return n->description->hostname;
+    return "";
+}
+
+int mgr_store_node_find(const struct mgr_store *s, const char *ref, const MgrNode **ret,
+                        struct err *err)
+{
+    const struct table *t = &s->tables[MGR_KIND_NODE];
+    const MgrNode *found = NULL;
+    size_t matches = 0, plen;
+
+    if (!ref || !ref[0])
+        return err_set(err, -ENOENT, "node %s not found", ref ? ref : "");
+    found = mgr_store_node(s, ref);
+    if (found) {
+        *ret = found;
+        return 0;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const MgrNode *n = (const MgrNode *)t->objs[i];
+        if (strcmp(mgr_node_name(n), ref) == 0) {
+            found = n;
+            matches++;
+        }
+    }
+    if (matches == 0) {
+        plen = strlen(ref);
+        for (size_t i = table_lower(t, ref); i < t->n; i++) {
+            if (strncmp(t->objs[i]->id, ref, plen) != 0)
+                break;
+            found = (const MgrNode *)t->objs[i];
+            matches++;
+        }
+    }
+    if (matches == 0)
+        return err_set(err, -ENOENT, "node %s not found", ref);
+    if (matches > 1)
+        return err_set(err, -EINVAL, "node %s is ambiguous (%zu matches found)", ref, matches);
+    *ret = found;
+    return 0;
+}
+
+size_t mgr_store_manager_count(const struct mgr_store *s)
+{
+    const struct table *t = &s->tables[MGR_KIND_NODE];
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->n; i++)
+        if (((const MgrNode *)t->objs[i])->spec->role == MGR_ROLE_MANAGER)
+            n++;
+    return n;
+}
+
+bool mgr_store_node_removed(const struct mgr_store *s, const char *node_id)
+{
+    return mgr_store_get(s, MGR_KIND_REMOVED_NODE, node_id) != NULL;
+}
+
+bool mgr_store_raft_id_in_use(const struct mgr_store *s, uint64_t raft_id)
+{
+    const struct table *t = &s->tables[MGR_KIND_NODE];
+    const struct table *r = &s->tables[MGR_KIND_REMOVED_NODE];
+
+    if (raft_id == 0)
+        return true;
+    for (size_t i = 0; i < t->n; i++)
+        if (((const MgrNode *)t->objs[i])->raft_id == raft_id)
+            return true;
+    for (size_t i = 0; i < r->n; i++)
+        if (((const MgrRemovedNode *)r->objs[i])->raft_id == raft_id)
+            return true;
+    return false;
+}
+
+/* ---- node filters -------------------------------------------------------- */
+
+int mgr_node_filter_check(const struct mgr_node_filter *f, size_t n, struct err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *k = f[i].key, *v = f[i].value;
+        if (!k || !v)
+            return err_set(err, -EINVAL, "invalid filter");
+        if (strcmp(k, "role") == 0) {
+            if (strcmp(v, "manager") != 0 && strcmp(v, "worker") != 0)
+                return err_set(err, -EINVAL, "Invalid role filter: '%s'", v);
+        } else if (strcmp(k, "membership") == 0) {
+            if (strcmp(v, "accepted") != 0 && strcmp(v, "pending") != 0)
+                return err_set(err, -EINVAL, "Invalid membership filter: '%s'", v);
+        } else if (strcmp(k, "id") != 0 && strcmp(k, "name") != 0 && strcmp(k, "label") != 0 &&
+                   strcmp(k, "node.label") != 0) {
+            return err_set(err, -EINVAL, "invalid filter '%s'", k);
+        }
+    }
+    return 0;
+}
+
+static bool label_match(Shoal__Store__Label **labels, size_t n, const char *want)
+{
+    const char *eq = strchr(want, '=');
+    size_t klen = eq ? (size_t)(eq - want) : strlen(want);
+
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(labels[i]->key) != klen || strncmp(labels[i]->key, want, klen) != 0)
+            continue;
+        return !eq || strcmp(labels[i]->value, eq + 1) == 0;
+    }
+    return false;
+}
+
+static bool filter_one(const MgrNode *node, const char *k, const char *v)
+{
+    if (strcmp(k, "id") == 0)
+        return strncmp(node->id, v, strlen(v)) == 0;
+    if (strcmp(k, "name") == 0)
+        return strncmp(mgr_node_name(node), v, strlen(v)) == 0;
+    if (strcmp(k, "role") == 0)
+        return (node->spec->role == MGR_ROLE_MANAGER) == (strcmp(v, "manager") == 0);
+    if (strcmp(k, "membership") == 0)
+        return strcmp(v, "accepted") == 0; /* every node in the store was accepted */
+    if (strcmp(k, "label") == 0)
+        return node->description &&
+               label_match(node->description->engine_labels, node->description->n_engine_labels, v);
+    if (strcmp(k, "node.label") == 0)
+        return label_match(node->spec->labels, node->spec->n_labels, v);
+    return false;
+}
+
+bool mgr_node_matches(const MgrNode *node, const struct mgr_node_filter *f, size_t n)
+{
+    /* AND over distinct keys, OR over the values of one key */
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false, any = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(f[j].key, f[i].key) == 0;
+        if (seen)
+            continue;
+        for (size_t j = i; j < n && !any; j++)
+            if (strcmp(f[j].key, f[i].key) == 0)
+                any = filter_one(node, f[j].key, f[j].value);
+        if (!any)
+            return false;
+    }
+    return true;
+}
+
+int mgr_store_node_list(const struct mgr_store *s, const struct mgr_node_filter *f, size_t n,
+                        const MgrNode ***ret, size_t *ret_count, struct err *err)
+{
+    const struct table *t = &s->tables[MGR_KIND_NODE];
+    const MgrNode **out;
+    size_t cnt = 0;
+    int r;
+
+    r = mgr_node_filter_check(f, n, err);
+    if (r < 0)
+        return r;
+    out = calloc(t->n + 1, sizeof(*out));
+    if (!out)
+        return err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n; i++) {
+        const MgrNode *node = (const MgrNode *)t->objs[i];
+        if (mgr_node_matches(node, f, n))
+            out[cnt++] = node;
+    }
+    *ret = out;
+    *ret_count = cnt;
+    return 0;
+}
+
+/* ---- apply --------------------------------------------------------------- */
+
+struct ctx {
+    struct mgr_store *s;
+    uint64_t index;
+    int64_t ts;
+    struct mgr_apply_result *res;
+};
+
+static Shoal__Store__Meta new_meta(const struct ctx *c, const Shoal__Store__Meta *old)
+{
+    Shoal__Store__Meta m = SHOAL__STORE__META__INIT;
+
+    m.version = c->index;
+    m.created_at_ns = old ? old->created_at_ns : c->ts;
+    m.updated_at_ns = c->ts;
+    return m;
+}
+
+static void set_res_id(const struct ctx *c, const char *id)
+{
+    if (c->res)
+        snprintf(c->res->id, sizeof(c->res->id), "%s", id);
+}
+
+static int name_conflict(const struct mgr_store *s, const char *self, const char *name,
+                         struct err *err)
+{
+    const struct table *t = &s->tables[MGR_KIND_NODE];
+
+    if (!name[0])
+        return 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const MgrNode *n = (const MgrNode *)t->objs[i];
+        if (strcmp(n->id, self) != 0 && strcmp(n->spec->name, name) == 0)
+            return err_set(err, -EEXIST, "node name '%s' is already in use by node %s", name,
+                           n->id);
+    }
+    return 0;
+}
+
+static int get_node(const struct mgr_store *s, const char *id, const MgrNode **ret, struct err *err)
+{
+    *ret = mgr_store_node(s, id);
+    if (!*ret)
+        return err_set(err, -ENOENT, "node %s not found", id);
+    return 0;
+}
+
+static int op_cluster_create(struct ctx *c, const Shoal__Store__ClusterCreate *op, struct err *err)
+{
+    MgrCluster cl;
+    Shoal__Store__Meta meta;
+
+    if (!op->cluster)
+        return err_set(err, -EINVAL, "missing cluster");
+    if (mgr_store_cluster(c->s))
+        return err_set(err, -EEXIST, "cluster already exists");
+    cl = *op->cluster;
+    meta = new_meta(c, NULL);
+    cl.meta = &meta;
+    if (check_cluster(&cl, err) < 0)
+        return err->code;
+    set_res_id(c, cl.id);
+    return commit(c->s, MGR_KIND_CLUSTER, finish_object(MGR_KIND_CLUSTER, &cl), c->index, err);
+}
+
+static int op_cluster_update(struct ctx *c, const Shoal__Store__ClusterUpdate *op, struct err *err)
+{
+    const MgrCluster *old = mgr_store_cluster(c->s);
+    MgrCluster cl;
+    Shoal__Store__Meta meta;
+
+    if (!old || strcmp(old->id, op->id) != 0)
+        return err_set(err, -ENOENT, "cluster %s not found", op->id);
+    if (op->version != old->meta->version)
+        return err_set(err, -ESTALE, "update out of sequence");
+    if (check_cluster_spec(op->spec, err) < 0)
+        return err->code;
+    if ((op->worker_token[0] && check_token("worker token", op->worker_token, err) < 0) ||
+        (op->manager_token[0] && check_token("manager token", op->manager_token, err) < 0))
+        return err->code;
+    cl = *old;
+    meta = new_meta(c, old->meta);
+    cl.meta = &meta;
+    cl.spec = op->spec;
+    if (op->worker_token[0])
+        cl.worker_token = op->worker_token;
+    if (op->manager_token[0])
+        cl.manager_token = op->manager_token;
+    set_res_id(c, cl.id);
+    return commit(c->s, MGR_KIND_CLUSTER, finish_object(MGR_KIND_CLUSTER, &cl), c->index, err);
+}
+
+static int op_join_token_rotate(struct ctx *c, const Shoal__Store__JoinTokenRotate *op,
+                                struct err *err)
+{
+    const MgrCluster *old = mgr_store_cluster(c->s);
+    MgrCluster cl;
+    Shoal__Store__Meta meta;
+
+    if (!old)
+        return err_set(err, -ENOENT, "no cluster");
+    if (check_role(op->role, err) < 0 || check_token("join token", op->token, err) < 0)
+        return err->code;
+    cl = *old;
+    meta = new_meta(c, old->meta);
+    cl.meta = &meta;
+    if (op->role == MGR_ROLE_MANAGER)
+        cl.manager_token = op->token;
+    else
+        cl.worker_token = op->token;
+    set_res_id(c, cl.id);
+    return commit(c->s, MGR_KIND_CLUSTER, finish_object(MGR_KIND_CLUSTER, &cl), c->index, err);
+}
+
+static int op_node_create(struct ctx *c, const Shoal__Store__NodeCreate *op, struct err *err)
+{
+    MgrNode n;
+    Shoal__Store__Meta meta;
+
+    if (!op->node)
+        return err_set(err, -EINVAL, "missing node");
+    n = *op->node;
+    meta = new_meta(c, NULL);
+    n.meta = &meta;
+    if (check_node(&n, err) < 0)
+        return err->code;
+    if (mgr_store_node(c->s, n.id))
+        return err_set(err, -EEXIST, "node %s already exists", n.id);
+    if (mgr_store_node_removed(c->s, n.id))
+        return err_set(err, -EPERM, "node %s was removed from the swarm", n.id);
+    if (n.raft_id && mgr_store_raft_id_in_use(c->s, n.raft_id))
+        return err_set(err, -EEXIST, "raft id %llx is already in use",
+                       (unsigned long long)n.raft_id);
+    if (name_conflict(c->s, n.id, n.spec->name, err) < 0)
+        return err->code;
+    if (n.role != MGR_ROLE_MANAGER)
+        n.manager_status = NULL;
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NODE, finish_object(MGR_KIND_NODE, &n), c->index, err);
+}
+
+static int op_node_update(struct ctx *c, const Shoal__Store__NodeUpdate *op, struct err *err)
+{
+    const MgrNode *old;
+    MgrNode n;
+    Shoal__Store__Meta meta;
+
+    if (get_node(c->s, op->id, &old, err) < 0)
+        return err->code;
+    if (op->version != old->meta->version)
+        return err_set(err, -ESTALE, "update out of sequence");
+    if (check_node_spec(op->spec, err) < 0)
+        return err->code;
+    if (old->spec->role == MGR_ROLE_MANAGER && op->spec->role == MGR_ROLE_WORKER &&
+        mgr_store_manager_count(c->s) <= 1)
+        return err_set(err, -EBUSY, "attempting to demote the last manager of the swarm");
+    if (name_conflict(c->s, old->id, op->spec->name, err) < 0)
+        return err->code;
+    n = *old;
+    meta = new_meta(c, old->meta);
+    n.meta = &meta;
+    n.spec = op->spec;
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NODE, finish_object(MGR_KIND_NODE, &n), c->index, err);
+}
+
+static int op_node_set_status(struct ctx *c, const Shoal__Store__NodeSetStatus *op, struct err *err)
+{
+    const MgrNode *old;
+    MgrNode n;
+    Shoal__Store__Meta meta;
+
+    if (get_node(c->s, op->id, &old, err) < 0 || check_node_status(op->status, err) < 0)
+        return err->code;
+    n = *old;
+    meta = new_meta(c, old->meta);
+    n.meta = &meta;
+    n.status = op->status;
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NODE, finish_object(MGR_KIND_NODE, &n), c->index, err);
+}
+
+static int op_node_set_description(struct ctx *c, const Shoal__Store__NodeSetDescription *op,
+                                   struct err *err)
+{
+    const MgrNode *old;
+    MgrNode n;
+    Shoal__Store__Meta meta;
+
+    if (get_node(c->s, op->id, &old, err) < 0)
+        return err->code;
+    if (!op->description)
+        return err_set(err, -EINVAL, "missing node description");
+    if (check_node_desc(op->description, err) < 0)
+        return err->code;
+    n = *old;
+    meta = new_meta(c, old->meta);
+    n.meta = &meta;
+    n.description = op->description;
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NODE, finish_object(MGR_KIND_NODE, &n), c->index, err);
+}
+
+static int op_node_set_role(struct ctx *c, const Shoal__Store__NodeSetRole *op, struct err *err)
+{
+    const MgrNode *old;
+    MgrNode n;
+    Shoal__Store__Meta meta;
+
+    if (get_node(c->s, op->id, &old, err) < 0 || check_role(op->role, err) < 0 ||
+        check_manager_status(op->manager_status, err) < 0)
+        return err->code;
+    if (op->role == MGR_ROLE_MANAGER && !op->manager_status)
+        return err_set(err, -EINVAL, "a manager needs a manager status");
+    n = *old;
+    meta = new_meta(c, old->meta);
+    n.meta = &meta;
+    n.role = op->role;
+    n.manager_status = op->role == MGR_ROLE_MANAGER ? op->manager_status : NULL;
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NODE, finish_object(MGR_KIND_NODE, &n), c->index, err);
+}
+
+static int op_node_set_cert(struct ctx *c, const Shoal__Store__NodeSetCert *op, struct err *err)
+{
+    const MgrNode *old;
+    MgrNode n;
+    Shoal__Store__Meta meta;
+
+    if (get_node(c->s, op->id, &old, err) < 0 ||
+        check_str("certificate serial", op->cert_serial, 64, err) < 0)
+        return err->code;
+    n = *old;
+    meta = new_meta(c, old->meta);
+    n.meta = &meta;
+    n.cert_serial = op->cert_serial;
+    n.cert_not_after_ns = op->cert_not_after_ns;
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NODE, finish_object(MGR_KIND_NODE, &n), c->index, err);
+}
+
+static int op_node_remove(struct ctx *c, const Shoal__Store__NodeRemove *op, struct err *err)
+{
+    const MgrNode *old;
+    MgrRemovedNode r = SHOAL__STORE__REMOVED_NODE__INIT;
+    Shoal__Store__Meta meta;
+    char id[MGR_ID_LEN + 1];
+    int ret;
+
+    if (get_node(c->s, op->id, &old, err) < 0)
+        return err->code;
+    if (old->spec->role == MGR_ROLE_MANAGER || old->role == MGR_ROLE_MANAGER) {
+        if (!op->force)
+            return err_set(err, -EBUSY,
+                           "node %s is a cluster manager and is a member of the raft cluster. "
+                           "It must be demoted to worker before removal",
+                           old->id);
+        if (mgr_store_manager_count(c->s) <= 1)
+            return err_set(err, -EBUSY, "attempting to remove the last manager of the swarm");
+    }
+    if (old->status->state != SHOAL__STORE__NODE_STATE__STATE_DOWN && !op->force)
+        return err_set(err, -EBUSY, "node %s is not down and can't be removed", old->id);
+    snprintf(id, sizeof(id), "%s", old->id);
+    meta = new_meta(c, NULL);
+    r.id = id;
+    r.meta = &meta;
+    r.raft_id = old->raft_id;
+    r.cert_serial = old->cert_serial;
+    r.cert_not_after_ns = old->cert_not_after_ns;
+    ret = commit(c->s, MGR_KIND_REMOVED_NODE, finish_object(MGR_KIND_REMOVED_NODE, &r), c->index,
+                 err);
+    if (ret < 0)
+        return ret;
+    remove_obj(c->s, MGR_KIND_NODE, id, c->index);
+    set_res_id(c, id);
+    return 0;
+}
+
+static bool recent_seen(const struct mgr_store *s, const ProtobufCBinaryData *id)
+{
+    for (size_t i = 0; i < s->recent_n; i++)
+        if (s->recent[i].len == id->len && memcmp(s->recent[i].id, id->data, id->len) == 0)
+            return true;
+    return false;
+}
+
+static void recent_add(struct mgr_store *s, const uint8_t *id, size_t len)
+{
+    struct recent *r = &s->recent[s->recent_next];
+
+    memcpy(r->id, id, len);
+    r->len = len;
+    s->recent_next = (s->recent_next + 1) % RECENT_MAX;
+    if (s->recent_n < RECENT_MAX)
+        s->recent_n++;
+}
+
+int mgr_store_apply(struct mgr_store *s, uint64_t index, const void *buf, size_t len,
+                    struct mgr_apply_result *res, struct err *err)
+{
+    MgrCommand *cmd;
+    struct ctx c = {s, index, 0, res};
+    int r;
+
+    if (res)
+        memset(res, 0, sizeof(*res));
+    if (!s || index == 0)
+        return err_set(err, -EINVAL, "invalid apply");
+    s->last_index = index > s->last_index ? index : s->last_index;
+    if (!buf || len == 0 || len > MGR__MAX_CMD)
+        return err_set(err, -EINVAL, "malformed store command (%zu bytes)", len);
+    cmd = shoal__store__store_command__unpack(NULL, len, buf);
+    if (!cmd)
+        return err_set(err, -EINVAL, "malformed store command");
+    c.ts = cmd->timestamp_ns;
+    if (cmd->request_id.len > MGR__MAX_REQ_ID) {
+        r = err_set(err, -EINVAL, "malformed store command: request id too long");
+        goto out;
+    }
+    if (cmd->request_id.len && recent_seen(s, &cmd->request_id)) {
+        if (res)
+            res->duplicate = true;
+        r = 0;
+        goto out;
+    }
+    switch (cmd->op_case) {
+    case SHOAL__STORE__STORE_COMMAND__OP_CLUSTER_CREATE:
+        r = op_cluster_create(&c, cmd->cluster_create, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_CLUSTER_UPDATE:
+        r = op_cluster_update(&c, cmd->cluster_update, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_CREATE:
+        r = op_node_create(&c, cmd->node_create, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_UPDATE:
+        r = op_node_update(&c, cmd->node_update, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_SET_STATUS:
+        r = op_node_set_status(&c, cmd->node_set_status, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_SET_DESCRIPTION:
+        r = op_node_set_description(&c, cmd->node_set_description, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_SET_ROLE:
+        r = op_node_set_role(&c, cmd->node_set_role, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_SET_CERT:
+        r = op_node_set_cert(&c, cmd->node_set_cert, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NODE_REMOVE:
+        r = op_node_remove(&c, cmd->node_remove, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_JOIN_TOKEN_ROTATE:
+        r = op_join_token_rotate(&c, cmd->join_token_rotate, err);
+        break;
+    default:
+        r = err_set(err, -EINVAL, "unknown store command %d", (int)cmd->op_case);
+        break;
+    }
+    if (r == 0 && cmd->request_id.len)
+        recent_add(s, cmd->request_id.data, cmd->request_id.len);
+out:
+    shoal__store__store_command__free_unpacked(cmd, NULL);
+    return r;
+}
+
+/* ---- snapshot / restore ------------------------------------------------- */
+
+int mgr_store_snapshot(const struct mgr_store *s, void **ret_buf, size_t *ret_len, struct err *err)
+{
+    Shoal__Store__StoreSnapshot snap = SHOAL__STORE__STORE_SNAPSHOT__INIT;
+    Shoal__Store__StoreTable tabs[MGR_N_KINDS];
+    Shoal__Store__StoreTable *tabp[MGR_N_KINDS];
+    ProtobufCBinaryData recent[RECENT_MAX];
+    size_t ntab = 0, total = 0;
+    int r = 0;
+    uint8_t *out = NULL;
+
+    memset(tabs, 0, sizeof(tabs));
+    for (int k = 1; k < MGR_N_KINDS; k++) {
+        const struct table *t = &s->tables[k];
+        Shoal__Store__StoreTable *st = &tabs[ntab];
+        shoal__store__store_table__init(st);
+        st->kind = (Shoal__Store__ObjectKind)k;
+        st->objects = calloc(t->n + 1, sizeof(*st->objects));
+        if (!st->objects) {
+            r = err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        tabp[ntab++] = st;
+        for (size_t i = 0; i < t->n; i++) {
+            const ProtobufCMessage *m = &t->objs[i]->base;
+            size_t l = protobuf_c_message_get_packed_size(m);
+            uint8_t *b = malloc(l ? l : 1);
+            if (!b) {
+                r = err_set(err, -ENOMEM, "out of memory");
+                goto out;
+            }
+            protobuf_c_message_pack(m, b);
+            st->objects[st->n_objects++] = (ProtobufCBinaryData){l, b};
+        }
+    }
+    for (size_t i = 0; i < s->recent_n; i++) {
+        size_t slot = (s->recent_next + RECENT_MAX - s->recent_n + i) % RECENT_MAX;
+        recent[i] = (ProtobufCBinaryData){s->recent[slot].len, (uint8_t *)s->recent[slot].id};
+    }
+    snap.format = 1;
+    snap.complete = true;
+    snap.last_index = s->last_index;
+    snap.n_tables = ntab;
+    snap.tables = tabp;
+    snap.n_recent_requests = s->recent_n;
+    snap.recent_requests = recent;
+    total = shoal__store__store_snapshot__get_packed_size(&snap);
+    out = malloc(total ? total : 1);
+    if (!out) {
+        r = err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    shoal__store__store_snapshot__pack(&snap, out);
+    *ret_buf = out;
+    *ret_len = total;
+out:
+    for (size_t t = 0; t < ntab; t++) {
+        for (size_t i = 0; i < tabs[t].n_objects; i++)
+            free(tabs[t].objects[i].data);
+        free(tabs[t].objects);
+    }
+    return r;
+}
+
+static int obj_cmp(const void *a, const void *b)
+{
+    return strcmp((*(struct mgr__obj_head *const *)a)->id, (*(struct mgr__obj_head *const *)b)->id);
+}
+
+int mgr_store_restore(struct mgr_store *s, const void *buf, size_t len, struct err *err)
+{
+    Shoal__Store__StoreSnapshot *snap;
+    struct table tabs[MGR_N_KINDS];
+    bool seen[MGR_N_KINDS] = {false};
+    int r = 0;
+
+    memset(tabs, 0, sizeof(tabs));
+    if (!buf || len == 0)
+        return err_set(err, -EINVAL, "empty snapshot");
+    snap = shoal__store__store_snapshot__unpack(NULL, len, buf);
+    if (!snap)
+        return err_set(err, -EINVAL, "malformed store snapshot");
+    if (snap->format != 1) {
+        r = err_set(err, -EINVAL, "unknown store snapshot format %u", snap->format);
+        goto out;
+    }
+    if (!snap->complete) {
+        r = err_set(err, -EINVAL, "truncated store snapshot");
+        goto out;
+    }
+    if (snap->n_recent_requests > RECENT_MAX) {
+        r = err_set(err, -EINVAL, "malformed store snapshot: too many request ids");
+        goto out;
+    }
+    for (size_t i = 0; i < snap->n_recent_requests; i++) {
+        if (snap->recent_requests[i].len > MGR__MAX_REQ_ID) {
+            r = err_set(err, -EINVAL, "malformed store snapshot: request id too long");
+            goto out;
+        }
+    }
+    for (size_t ti = 0; ti < snap->n_tables; ti++) {
+        const Shoal__Store__StoreTable *st = snap->tables[ti];
+        int k = st->kind;
+        struct table *t;
+
+        if (k <= 0 || k >= MGR_N_KINDS) {
+            r = err_set(err, -EINVAL, "malformed store snapshot: unknown kind %d", k);
+            goto out;
+        }
+        t = &tabs[k];
+        if (seen[k]) {
+            r = err_set(err, -EINVAL, "malformed store snapshot: two %s tables", kinds[k].name);
+            goto out;
+        }
+        seen[k] = true;
+        if (table_reserve(t, st->n_objects + 1) < 0) {
+            r = err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < st->n_objects; i++) {
+            struct mgr__obj_head *o = (struct mgr__obj_head *)protobuf_c_message_unpack(
+                kinds[k].desc, NULL, st->objects[i].len, st->objects[i].data);
+            if (!o) {
+                r = err_set(err, -EINVAL, "malformed store snapshot: bad %s", kinds[k].name);
+                goto out;
+            }
+            t->objs[t->n++] = o;
+            if (check_object(k, o, err) < 0) {
+                r = err_wrap(err, "malformed store snapshot");
+                goto out;
+            }
+        }
+        if (t->n > 1)
+            qsort(t->objs, t->n, sizeof(*t->objs), obj_cmp);
+        for (size_t i = 1; i < t->n; i++) {
+            if (strcmp(t->objs[i - 1]->id, t->objs[i]->id) == 0) {
+                r = err_set(err, -EINVAL, "malformed store snapshot: duplicate %s %s",
+                            kinds[k].name, t->objs[i]->id);
+                goto out;
+            }
+        }
+        if (k == MGR_KIND_CLUSTER && t->n > 1) {
+            r = err_set(err, -EINVAL, "malformed store snapshot: several clusters");
+            goto out;
+        }
+    }
+    /* success: swap in */
+    for (int k = 0; k < MGR_N_KINDS; k++) {
+        table_release(&s->tables[k]);
+        s->tables[k] = tabs[k];
+        memset(&tabs[k], 0, sizeof(tabs[k]));
+    }
+    s->last_index = snap->last_index;
+    s->recent_n = 0;
+    s->recent_next = 0;
+    for (size_t i = 0; i < snap->n_recent_requests; i++)
+        recent_add(s, snap->recent_requests[i].data, snap->recent_requests[i].len);
+out:
+    for (int k = 0; k < MGR_N_KINDS; k++)
+        table_release(&tabs[k]);
+    shoal__store__store_snapshot__free_unpacked(snap, NULL);
+    return r;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+int mgr_cmd_pack(MgrCommand *cmd, void **ret_buf, size_t *ret_len, struct err *err)
+{
+    uint8_t rid[16], zeros[8] = {0};
+    size_t base, k, total;
+    uint8_t *out;
+
+    if (!cmd || cmd->op_case == SHOAL__STORE__STORE_COMMAND__OP__NOT_SET)
+        return err_set(err, -EINVAL, "empty store command");
+    if (cmd->request_id.len == 0) {
+        if (getrandom(rid, sizeof(rid), 0) != (ssize_t)sizeof(rid))
+            return err_set(err, -EIO, "getrandom failed");
+        cmd->request_id = (ProtobufCBinaryData){sizeof(rid), rid};
+    }
+    if (cmd->timestamp_ns == 0)
+        cmd->timestamp_ns = time_now_ns();
+    cmd->pad = (ProtobufCBinaryData){0, NULL};
+    base = shoal__store__store_command__get_packed_size(cmd);
+    /* pad field: 1 tag byte + 1 length byte + k zeros */
+    k = (8 - (base + 2) % 8) % 8;
+    if (k == 0)
+        k = 8; /* an empty bytes field is not encoded at all */
+    cmd->pad = (ProtobufCBinaryData){k, zeros};
+    total = shoal__store__store_command__get_packed_size(cmd);
+    out = calloc(1, total);
+    if (!out) {
+        cmd->pad = (ProtobufCBinaryData){0, NULL};
+        if (cmd->request_id.data == rid)
+            cmd->request_id = (ProtobufCBinaryData){0, NULL};
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    shoal__store__store_command__pack(cmd, out);
+    cmd->pad = (ProtobufCBinaryData){0, NULL};
+    if (cmd->request_id.data == rid)
+        cmd->request_id = (ProtobufCBinaryData){0, NULL};
+    *ret_buf = out;
+    *ret_len = total;
+    return 0;
+}
+
+MgrCommand *mgr_cmd_unpack(const void *buf, size_t len)
+{
+    if (!buf || len == 0 || len > MGR__MAX_CMD)
+        return NULL;
+    return shoal__store__store_command__unpack(NULL, len, buf);
+}
+
+void mgr_cmd_free(MgrCommand *cmd)
+{
+    if (cmd)
+        shoal__store__store_command__free_unpacked(cmd, NULL);
+}
+
+void mgr_cluster_spec_defaults(MgrClusterSpec *sp)
+{
+    if (!sp->name || !sp->name[0])
+        sp->name = (char *)"default";
+    if (sp->task_history_retention_limit == 0)
+        sp->task_history_retention_limit = 5;
+    if (sp->snapshot_interval == 0)
+        sp->snapshot_interval = 10000;
+    if (sp->log_entries_for_slow_followers == 0)
+        sp->log_entries_for_slow_followers = 500;
+    if (sp->election_tick == 0)
+        sp->election_tick = 10;
+    if (sp->heartbeat_tick == 0)
+        sp->heartbeat_tick = 1;
+    if (sp->heartbeat_period_ns == 0)
+        sp->heartbeat_period_ns = 5000000000LL;
+    if (sp->node_cert_expiry_ns == 0)
+        sp->node_cert_expiry_ns = MGR_CA_NODE_VALIDITY_NS;
+}
+
+int mgr_api_error(const struct err *e, char *msg, size_t msglen)
+{
+    switch (e->code) {
+    case -ESTALE:
+        snprintf(msg, msglen, "rpc error: code = Unknown desc = %s", e->msg);
+        return 500;
+    case -EBUSY:
+        snprintf(msg, msglen, "rpc error: code = FailedPrecondition desc = %s", e->msg);
+        return 400;
+    case -EACCES:
+    case -EPERM:
+        snprintf(msg, msglen, "rpc error: code = InvalidArgument desc = %s", e->msg);
+        return 400;
+    case ERR_NOT_LEADER:
+    case ERR_NOT_MANAGER:
+        snprintf(msg, msglen, "%s", e->msg);
+        return 503;
+    default:
+        break;
+    }
+    snprintf(msg, msglen, "%s", e->msg);
+    switch (e->code) {
+    case -ENOENT:
+        return 404;
+    case -EEXIST:
+        return 409;
+    case -EINVAL:
+        return 400;
+    default:
+        return 500;
+    }
+}
