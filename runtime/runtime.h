@@ -196,4 +196,23 @@ void rt_status_text(enum rt_state st, int exit_code, int64_t started_ns, int64_t
 /* Display form of a command: args joined by spaces, shell-quoted when needed. */
 char *rt_command_display(json_t *args_array);
 
+/* Network hooks (set by the node layer, implemented by overlaynet users):
+ * prepare runs before a container's monitor is spawned and may return the
+ * path of a network namespace the container must join (e.g.
+ * /run/shoal/netns/<id>); an empty path keeps the runtime's own choice
+ * (none: fresh namespace with lo; host). release runs after the container
+ * exited (removed=false) and again when it is removed (removed=true).
+ * Both run on the loop thread; prepare must not block for long. */
+struct rt_net_hooks {
+    int (*prepare)(void *arg, struct rt_container *c, char *netns_path, size_t len,
+                   struct err *err);
+    void (*release)(void *arg, struct rt_container *c, bool removed);
+    /* Validate HostConfig.NetworkMode / PortBindings / NetworkingConfig at
+     * create; 0 to accept, -ENOENT "network X not found", -EINVAL ... */
+    int (*validate)(void *arg, json_t *config, json_t *host_config, json_t *networking,
+                    struct err *err);
+    void *arg;
+};
+void rt_set_net_hooks(struct rt *rt, const struct rt_net_hooks *hooks);
+
 #endif
