@@ -25,6 +25,8 @@ int cli_cmd_logout(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct cmd commands[] = {
     {"run", cli_cmd_run, "Create and run a new container from an image"},
+    {"exec", cli_cmd_exec, "Execute a command in a running container"},
+    {"top", cli_cmd_top, "Display the running processes of a container"},
     {"pull", cli_cmd_pull, "Download an image from a registry"},
     {"push", cli_cmd_push, "Upload an image to a registry"},
     {"login", cli_cmd_login, "Log in to a registry"},
@@ -61,6 +63,8 @@ static const struct {
     cli_cmd_fn fn;
 } subcommands[] = {
     {"container", "run", cli_cmd_run},
+    {"container", "exec", cli_cmd_exec},
+    {"container", "top", cli_cmd_top},
     {"container", "create", cli_cmd_create},
     {"container", "start", cli_cmd_start},
     {"container", "ls", cli_cmd_ps},

@@ -272,6 +272,9 @@ int cli_cmd_rmi(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_tag(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_history(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_image_prune(struct cli_ctx *ctx, int argc, char **argv);
+/* cli/cmd_exec.c */
+int cli_cmd_exec(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_top(struct cli_ctx *ctx, int argc, char **argv);
 
 /* cli/cmd_container.c (issue 6) */
 int cli_cmd_pause(struct cli_ctx *ctx, int argc, char **argv);

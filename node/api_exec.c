@@ -137,9 +137,8 @@ static void det_error(void *arg, const char *msg)
     struct exec_stream *s = arg;
 
     if (!s->req->responded)
-        http_reply_error(s->req, strstr(msg, "not found") || strstr(msg, "permission denied")
-                                     ? 400
-                                     : 500,
+        http_reply_error(s->req,
+                         strstr(msg, "not found") || strstr(msg, "permission denied") ? 400 : 500,
                          "%s", msg);
 }
 
@@ -261,8 +260,7 @@ static void exec_resize(struct http_req *req, struct rt_exec *x)
     long rows = h ? strtol(h, &e1, 10) : -1, cols = w ? strtol(w, &e2, 10) : -1;
 
     if (!h || !w || *e1 || *e2 || rows < 0 || cols < 0 || rows > 65535 || cols > 65535) {
-        http_reply_error(req, 400, "invalid resize parameters: h=%s w=%s", h ? h : "",
-                         w ? w : "");
+        http_reply_error(req, 400, "invalid resize parameters: h=%s w=%s", h ? h : "", w ? w : "");
         return;
     }
     if (rt_exec_resize(x, (unsigned)rows, (unsigned)cols, &err) < 0) {

@@ -15,8 +15,18 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include "node/events.h"
 #include "node/node.h"
 #include "node/progress.h"
+
+/* An image event ("import", "tag", "untag", "delete", "load", "save"). */
+static void image_event(const char *action, const char *id, const char *name)
+{
+    json_t *attrs = json_pack("{s:s}", "name", name ? name : id);
+
+    node_event_emit("image", action, id, attrs);
+    json_decref(attrs);
+}
 
 static json_t *str_list(char **v, size_t n)
 {
@@ -206,6 +216,7 @@ static void import_done(uv_work_t *w, int status)
         node_reply_err(im->req, im->status, im->err.msg);
     } else {
         log_info("imported image %s%s%s", im->id, im->repo_tag[0] ? " as " : "", im->repo_tag);
+        image_event("import", im->id, im->repo_tag[0] ? im->repo_tag : im->id);
         (void)snprintf(line, sizeof(line), "{\"status\":\"%s\"}\r\n", im->id);
         http_stream_begin(im->req, 200, "application/json");
         http_stream_write(im->req, line, strlen(line));
@@ -283,10 +294,18 @@ static void tag_image(struct http_req *req, const char *name)
         (void)snprintf(target, sizeof(target), "%s:%s", repo, tag);
     else
         (void)snprintf(target, sizeof(target), "%s", repo);
-    if (rt_image_tag(rt_images(node_current->rt), name, target, &err) < 0)
+    if (rt_image_tag(rt_images(node_current->rt), name, target, &err) < 0) {
         node_reply_err(req, err.code, err.msg);
-    else
+    } else {
+        struct rt_image *img = NULL;
+        char ref[512];
+        if (rt_image_get(rt_images(node_current->rt), name, &img, NULL) == 0) {
+            image_event("tag", img->id,
+                        rt_image_normalize_ref(target, ref) == 0 ? ref : target);
+            rt_image_free(img);
+        }
         http_reply(req, 201, NULL, NULL, 0);
+    }
 }
 
 /* ---- users of images (containers) ------------------------------------------ */
@@ -342,9 +361,11 @@ static json_t *rm_json(struct rt_image_rm *v, size_t n)
 {
     json_t *a = json_array();
 
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        image_event(v[i].deleted ? "delete" : "untag", v[i].what, v[i].what);
         json_array_append_new(a,
                               json_pack("{s:s}", v[i].deleted ? "Deleted" : "Untagged", v[i].what));
+    }
     return a;
 }
 
@@ -546,7 +567,15 @@ static void load_done(uv_work_t *w, int status)
             progress_bar(j->req, j->res.layers[i].short_id, "Loading layer", j->res.layers[i].size,
                          j->res.layers[i].size);
         for (size_t i = 0; i < j->res.n_lines; i++) {
-            log_info("%.*s", (int)strcspn(j->res.lines[i], "\n"), j->res.lines[i]);
+            const char *line = j->res.lines[i];
+            const char *colon = strstr(line, ": ");
+            char what[600];
+            log_info("%.*s", (int)strcspn(line, "\n"), line);
+            if (colon) {
+                (void)snprintf(what, sizeof(what), "%.*s", (int)strcspn(colon + 2, "\n"),
+                               colon + 2);
+                image_event("load", what, what);
+            }
             progress_stream(j->req, j->res.lines[i]);
         }
         progress_end(j->req);
@@ -726,6 +755,8 @@ static void save_images(struct http_req *req, const char *single)
         http_reply_error(req, 500, "pipe: %s", strerror(errno));
         return;
     }
+    for (size_t i = 0; i < j->n_names; i++)
+        image_event("save", j->names[i], j->names[i]);
     j->wfd = fds[1];
     j->req = req;
     http_req_ref(req);

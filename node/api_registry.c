@@ -21,6 +21,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
+#include "node/events.h"
 #include "node/node.h"
 #include "node/progress.h"
 #include "runtime/registry.h"
@@ -202,13 +203,21 @@ static void op_async(uv_async_t *a)
         }
     } else {
         switch (op->kind) {
-        case OP_PULL:
+        case OP_PULL: {
+            json_t *attrs = json_pack("{s:s}", "name", op->ref);
             log_info("pulled %s as %s", op->ref, op->pull.image_id);
+            node_event_emit("image", "pull", op->ref, attrs);
+            json_decref(attrs);
             progress_end(req);
             break;
-        case OP_PUSH:
+        }
+        case OP_PUSH: {
+            json_t *attrs = json_pack("{s:s}", "name", op->ref);
+            node_event_emit("image", "push", op->ref, attrs);
+            json_decref(attrs);
             progress_end(req);
             break;
+        }
         case OP_DIST:
             http_reply_json(req, 200, op->result);
             op->result = NULL;

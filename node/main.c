@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include "node/events.h"
 #include "node/node.h"
 
 struct node *node_current;
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
         log_error("starting the runtime: %s", err.msg);
         return 1;
     }
+    node_events_init(&n); /* before anything can happen to a container */
     n.http = http_server_new(n.loop, node_api_route);
     if (!n.http) {
         log_error("out of memory");

@@ -28,6 +28,9 @@ int rft__dial_raw(uv_loop_t *loop, struct tls_ctx *ctx, const char *addr, const 
 int rft__transport_init(struct raft_uv_transport *t, uv_loop_t *loop, struct rft_port *port,
                         struct tls_ctx *client_ctx);
 void rft__transport_release(struct raft_uv_transport *t);
+/* Is there a live inbound connection from raft id `id` (it is up and
+ * talking to us)? */
+bool rft__transport_peer_connected(struct raft_uv_transport *t, uint64_t id);
 
 void rft__put_u32be(uint8_t *p, uint32_t v);
 uint32_t rft__get_u32be(const uint8_t *p);

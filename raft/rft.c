@@ -448,6 +448,10 @@ static bool is_reachable(const struct rft *r, uint64_t id)
         return true;
     if (raft_state((struct raft *)&r->raft) != RAFT_LEADER)
         return false;
+    /* A dead peer's connections close at once; a partitioned one's stay
+     * open but stop answering: require both signs of life. */
+    if (!rft__transport_peer_connected((struct raft_uv_transport *)&r->transport, id))
+        return false;
     for (j = 0; j < r->n_seen; j++)
         if (r->seen[j].id == id)
             return now - r->seen[j].at <= 2ull * r->opts.election_timeout_ms;
@@ -753,9 +757,10 @@ static int find_server(const struct rft *r, uint64_t id, unsigned *ret_i)
 
 /* Would the voters left after taking `id` out of the voting set still form
  * a quorum among the voters the leader can currently reach? A voter is
- * reachable when it is this leader or answered the leader within the last
- * two election timeouts (sampled from libraft's per-follower recent_recv
- * flag at every poll tick). The configuration entry for the change must
+ * reachable when it is this leader, or it has a live inbound raft
+ * connection to us AND answered us within the last two election timeouts
+ * (sampled from libraft's per-follower recent_recv flag at every poll
+ * tick). The configuration entry for the change must
  * itself commit under the new configuration, so the new voter set is the
  * one that needs a reachable majority. */
 static int check_quorum_without(const struct rft *r, uint64_t id, struct err *err)

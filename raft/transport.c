@@ -77,6 +77,7 @@ struct proxy {
     struct tp *tp;
     struct tls_conn *c;
     uv_pipe_t pipe;
+    uint64_t inbound_id; /* peer's raft id for accepted connections, else 0 */
     int handles;
     bool closing;
     bool pipe_paused; /* not reading from raft: TLS side is full */
@@ -311,6 +312,7 @@ static void on_raft_hello(struct rft_port *p, struct tls_conn *c, uint64_t id,
     }
     if (proxy_new(tp, c, NULL, 0, &stream) < 0)
         return;
+    ((struct proxy *)tp->proxies.next)->inbound_id = id; /* proxy_new adds at the head */
     log_debug("raft peer %llu (%s) connected", (unsigned long long)id, address);
     tp->accept_cb(tp->t, id, address, stream);
 }
@@ -459,6 +461,21 @@ int rft__transport_init(struct raft_uv_transport *t, uv_loop_t *loop, struct rft
     t->connect = tp_connect;
     t->close = tp_close;
     return 0;
+}
+
+bool rft__transport_peer_connected(struct raft_uv_transport *t, uint64_t id)
+{
+    struct tp *tp = t->impl;
+    struct link *l;
+
+    if (!tp)
+        return false;
+    for (l = tp->proxies.next; l != &tp->proxies; l = l->next) {
+        struct proxy *px = (struct proxy *)l;
+        if (px->inbound_id == id && !px->closing)
+            return true;
+    }
+    return false;
 }
 
 /* After the close callback (or if raft never started). */

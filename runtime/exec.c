@@ -680,7 +680,8 @@ static void fmt_stime(time_t start, time_t now, char *out, size_t outlen)
 
 static void fmt_tty(unsigned long nr, char *out, size_t outlen)
 {
-    unsigned maj = (unsigned)((nr >> 8) & 0xfff), min = (unsigned)((nr & 0xff) | ((nr >> 12) & 0xfff00));
+    unsigned maj = (unsigned)((nr >> 8) & 0xfff),
+             min = (unsigned)((nr & 0xff) | ((nr >> 12) & 0xfff00));
 
     if (nr == 0)
         (void)snprintf(out, outlen, "?");
@@ -730,8 +731,9 @@ static json_t *top_row(int pid, const char *passwd, uint64_t btime, time_t now, 
     comm_end = strrchr(pstat, ')');
     p = comm_end;
     /* fields after "pid (comm)": 3 state, 4 ppid, 7 tty_nr, 14 utime, 15 stime, 22 starttime */
-    if (!p || sscanf(p + 2, "%*c %lu %*d %*d %lu %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-                            "%*d %*d %llu",
+    if (!p || sscanf(p + 2,
+                     "%*c %lu %*d %*d %lu %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+                     "%*d %*d %llu",
                      &ppid, &tty_nr, &utime, &stime_j, &start) != 5)
         goto out;
     uid_name(passwd, st.st_uid, uidname, sizeof(uidname));
@@ -739,7 +741,8 @@ static json_t *top_row(int pid, const char *passwd, uint64_t btime, time_t now, 
         uint64_t cpu_s = (utime + stime_j) / (uint64_t)hz;
         time_t started = (time_t)(btime + start / (uint64_t)hz);
         long elapsed = (long)(now - started);
-        long c = elapsed > 0 ? (long)((utime + stime_j) * 100 / (uint64_t)hz / (uint64_t)elapsed) : 0;
+        long c =
+            elapsed > 0 ? (long)((utime + stime_j) * 100 / (uint64_t)hz / (uint64_t)elapsed) : 0;
         fmt_cputime(cpu_s, cputime, sizeof(cputime));
         fmt_stime(started, now, stime, sizeof(stime));
         (void)snprintf(num[2], sizeof(num[2]), "%ld", c > 99 ? 99 : c);

@@ -64,8 +64,7 @@ json_t *rt_exec_inspect(const struct rt_exec *x);
 /* Start it; h (copied) and arg receive the events until rt_exec_detach().
  * An interactive tty exec (Tty and AttachStdin) waits up to 300 ms for its
  * first resize so that the program starts with the client's window size. */
-int rt_exec_start(struct rt_exec *x, const struct rt_exec_handlers *h, void *arg,
-                  struct err *err);
+int rt_exec_start(struct rt_exec *x, const struct rt_exec_handlers *h, void *arg, struct err *err);
 /* The starter goes away: no more callbacks; the process keeps running (its
  * stdin is closed unless it has a tty) and its exit code is still recorded. */
 void rt_exec_detach(struct rt_exec *x);

@@ -57,8 +57,7 @@ static void reap_clients(struct mon *m)
         if (m->clients[i]->fd < 0) {
             mon_exec_client_gone(m, m->clients[i]);
             client_free(m->clients[i]);
-        }
-        else
+        } else
             m->clients[j++] = m->clients[i];
     }
     m->nclients = j;

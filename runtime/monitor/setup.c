@@ -1016,7 +1016,8 @@ void mon_exec_child_main(struct mon *m, const Shoal__Rt__RtExec *x, const int fd
     umask(0);
 
     /* the cgroup first: its files are only reachable from the host's mounts */
-    if (m->cg_created && rt_cgroup_enter("/sys/fs/cgroup", m->cg_mode, m->cg_path, getpid(), &e) < 0)
+    if (m->cg_created &&
+        rt_cgroup_enter("/sys/fs/cgroup", m->cg_mode, m->cg_path, getpid(), &e) < 0)
         FAIL(&c, "join the container's cgroup: %s", e.msg);
     if (m->cg_mode == RT_CGROUP_V2)
         nsflags |= CLONE_NEWCGROUP;
