@@ -287,4 +287,8 @@ int cli_cmd_events(struct cli_ctx *ctx, int argc, char **argv);
 /* Entry point used by cli/main.c. Returns the process exit code. */
 int cli_main(int argc, char **argv);
 
+/* Pull ref with the progress display (cmd_registry.c); 0 on success,
+ * after printing any error. */
+int cli_pull_image(struct cli_ctx *ctx, const char *ref, bool quiet);
+
 #endif

@@ -520,15 +520,24 @@ static int create_container(struct cli_ctx *ctx, const struct cli_run_opts *o, b
         return oom();
     }
     r = cli_call(&ctx->client, "POST", "/containers/create", q.data, body, &reply, &err);
+    if (r == -ENOENT && strstr(err.msg, "No such image")) {
+        /* Like docker: say so, pull it (progress on stderr), create again. */
+        char ref[512];
+
+        image_with_tag(o->image, ref, sizeof(ref));
+        fprintf(stderr, "Unable to find image '%s' locally\n", ref);
+        if (cli_pull_image(ctx, o->image, false) == 0) {
+            err_clear(&err);
+            r = cli_call(&ctx->client, "POST", "/containers/create", q.data, body, &reply, &err);
+        } else {
+            json_decref(body);
+            buf_release(&q);
+            return is_run ? 125 : 1;
+        }
+    }
     json_decref(body);
     buf_release(&q);
     if (r < 0) {
-        if (r == -ENOENT && strstr(err.msg, "No such image")) {
-            char ref[512];
-
-            image_with_tag(o->image, ref, sizeof(ref));
-            fprintf(stderr, "Unable to find image '%s' locally\n", ref);
-        }
         if (is_run) {
             run_err(ctx, "run", &err);
             return ctx->client.connect_failed ? 1 : 125;

@@ -26,7 +26,7 @@ int cli_cmd_pull(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_push(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_logout(struct cli_ctx *ctx, int argc, char **argv);
-int cli_pull_image(struct cli_ctx *ctx, const char *ref, bool quiet);
+
 
 /* ---- credentials ------------------------------------------------------------------------ */
 

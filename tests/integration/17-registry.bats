@@ -452,6 +452,18 @@ image_absent() {
     [[ $output == *new* ]]
 }
 
+@test "shoal run auto-pulls a missing image" {
+    requires_shoal_cli
+    docker rmi -f "127.0.0.1:$REG_PORT/auto:v3" >/dev/null 2>&1 || true
+    image_absent "127.0.0.1:$REG_PORT/auto:v3"
+    run shoal run --rm "127.0.0.1:$REG_PORT/auto:v3" cat /data/new
+    [ "$status" -eq 0 ]
+    [[ $output == *"Unable to find image"* ]]
+    [[ $output == *new* ]]
+    run shoal run --rm "127.0.0.1:$REG_PORT/nothing:here" true
+    [ "$status" -eq 125 ]
+}
+
 @test "shoal pull, push, login" {
     requires_shoal_cli
     run shoal pull "127.0.0.1:$REG_PORT/test:index"
