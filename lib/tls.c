@@ -109,8 +109,7 @@ static int load_ca(SSL_CTX *sctx, const char *ca_pem, bool add_chain, struct err
     return 0;
 }
 
-static int load_cert_key(SSL_CTX *sctx, const char *cert_pem, const char *key_pem,
-                         struct err *err)
+static int load_cert_key(SSL_CTX *sctx, const char *cert_pem, const char *key_pem, struct err *err)
 {
     char msg[256];
     BIO *bio = BIO_new_mem_buf(cert_pem, -1);
@@ -742,8 +741,8 @@ void tls_conn_close(struct tls_conn *c, tls_close_cb cb)
 
     if (cb)
         c->close_cb = cb;
-    if (c->state == ST_CLOSING && (uv_is_closing((uv_handle_t *)&c->tcp) ||
-                                   c->shutdown_req.data == c))
+    if (c->state == ST_CLOSING &&
+        (uv_is_closing((uv_handle_t *)&c->tcp) || c->shutdown_req.data == c))
         return;
     graceful = c->state == ST_OPEN;
     c->state = ST_CLOSING;

@@ -8,6 +8,7 @@
 #include <raft/uv.h>
 
 #include "lib/tls.h"
+
 #include "raft/rft.h"
 
 /* A RAFT hello was accepted: the handler owns conn (stopped reading, data
@@ -21,8 +22,8 @@ void rft__port_set_raft_handler(struct rft_port *p, rft__raft_handler h, void *d
 typedef void (*rft__dial_raw_cb)(struct tls_conn *conn, const void *extra, size_t extra_len,
                                  int status, const struct err *err, void *data);
 int rft__dial_raw(uv_loop_t *loop, struct tls_ctx *ctx, const char *addr, const uint8_t *pin,
-                  enum rft_kind kind, const void *body, size_t len, rft__dial_raw_cb cb,
-                  void *data, struct rft_dial **ret, struct err *err);
+                  enum rft_kind kind, const void *body, size_t len, rft__dial_raw_cb cb, void *data,
+                  struct rft_dial **ret, struct err *err);
 
 /* The libraft transport over the cluster port. */
 int rft__transport_init(struct raft_uv_transport *t, uv_loop_t *loop, struct rft_port *port,

@@ -10,6 +10,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+
 #include "raft/internal.h"
 
 #define HELLO_TIMEOUT_MS 10000
@@ -732,8 +733,8 @@ int rft_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *addr, const uint8
 }
 
 int rft__dial_raw(uv_loop_t *loop, struct tls_ctx *ctx, const char *addr, const uint8_t *pin,
-                  enum rft_kind kind, const void *body, size_t len, rft__dial_raw_cb cb,
-                  void *data, struct rft_dial **ret, struct err *err)
+                  enum rft_kind kind, const void *body, size_t len, rft__dial_raw_cb cb, void *data,
+                  struct rft_dial **ret, struct err *err)
 {
     struct rft_dial *d = calloc(1, sizeof(*d));
     int rc;

@@ -25,11 +25,12 @@
 #include <sys/random.h>
 
 #include "lib/log.h"
+
 #include "raft/internal.h"
 
-#define ENTRY_MAGIC 0x31544652u /* "RFT1" little-endian */
-#define SNAP_MAGIC  0x53544652u /* "RFTS" */
-#define HDR_LEN     24
+#define ENTRY_MAGIC       0x31544652u /* "RFT1" little-endian */
+#define SNAP_MAGIC        0x53544652u /* "RFTS" */
+#define HDR_LEN           24
 #define N_PENDING_BUCKETS 1024
 
 struct prop {
@@ -561,8 +562,7 @@ int rft_open(uv_loop_t *loop, const struct rft_opts *opts, struct rft **ret, str
     r->fsm.restore = fsm_restore;
     rc = raft_init(&r->raft, &r->io, &r->fsm, opts->raft_id, r->address);
     if (rc != 0) {
-        rc = err_set(err, rft_errno(rc), "raft: open %s: %s", r->data_dir,
-                     raft_errmsg(&r->raft));
+        rc = err_set(err, rft_errno(rc), "raft: open %s: %s", r->data_dir, raft_errmsg(&r->raft));
         raft_uv_close(&r->io);
         rft__transport_release(&r->transport);
         goto fail;
@@ -690,8 +690,8 @@ static void on_applied(struct raft_apply *req, int status, void *result)
     free(p);
 }
 
-int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len,
-                rft_propose_cb cb, void *data, struct err *err)
+int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len, rft_propose_cb cb,
+                void *data, struct err *err)
 {
     struct raft_buffer b;
     struct prop *p;
@@ -829,8 +829,7 @@ static void on_change(struct raft_change *req, int status)
     change_done(r, rft_errno(status), what);
 }
 
-static int start_change(struct rft *r, enum change_op op, uint64_t id, rft_change_cb cb,
-                        void *data)
+static int start_change(struct rft *r, enum change_op op, uint64_t id, rft_change_cb cb, void *data)
 {
     r->op = op;
     r->op_id = id;
@@ -882,8 +881,7 @@ int rft_promote(struct rft *r, uint64_t id, rft_change_cb cb, void *data, struct
     match = pr ? pr->match_index : 0;
     if (!pr || match + r->opts.snapshot_trailing < last)
         return err_set(err, -EAGAIN, "raft id %llu has not caught up yet (%llu of %llu)",
-                       (unsigned long long)id, (unsigned long long)match,
-                       (unsigned long long)last);
+                       (unsigned long long)id, (unsigned long long)match, (unsigned long long)last);
     start_change(r, OP_PROMOTE, id, cb, data);
     rc = raft_assign(&r->raft, &r->change, id, RAFT_VOTER, on_change);
     if (rc != 0) {
@@ -894,8 +892,8 @@ int rft_promote(struct rft *r, uint64_t id, rft_change_cb cb, void *data, struct
     return 0;
 }
 
-static int voter_change(struct rft *r, enum change_op op, uint64_t id, rft_change_cb cb,
-                        void *data, struct err *err)
+static int voter_change(struct rft *r, enum change_op op, uint64_t id, rft_change_cb cb, void *data,
+                        struct err *err)
 {
     unsigned i;
     int rc = change_precheck(r, err);

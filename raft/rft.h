@@ -32,12 +32,12 @@
 #include "lib/err.h"
 #include "lib/tls.h"
 
-#define RFT_OU_MANAGER   "swarm-manager"
-#define RFT_OU_WORKER    "swarm-worker"
-#define RFT_HELLO_MAX    4096
-#define RFT_MAX_FRAME    (16u * 1024 * 1024)
-#define RFT_ADDR_MAX     64
-#define RFT_REQID_LEN    16
+#define RFT_OU_MANAGER "swarm-manager"
+#define RFT_OU_WORKER  "swarm-worker"
+#define RFT_HELLO_MAX  4096
+#define RFT_MAX_FRAME  (16u * 1024 * 1024)
+#define RFT_ADDR_MAX   64
+#define RFT_REQID_LEN  16
 
 enum rft_kind { RFT_KIND_RAFT = 1, RFT_KIND_JOIN = 2, RFT_KIND_RPC = 3, RFT_KIND_SESSION = 4 };
 
@@ -153,12 +153,12 @@ struct rft_opts {
     rft_leader_cb leader_cb;
     void *cb_data;
     /* tuning, 0 = default */
-    unsigned election_timeout_ms;  /* 1000 */
-    unsigned heartbeat_ms;         /* 100 */
-    unsigned snapshot_threshold;   /* 8192 */
-    unsigned snapshot_trailing;    /* 1024 */
-    unsigned dedupe_window;        /* 16384 request ids remembered */
-    unsigned connect_retry_ms;     /* 250 */
+    unsigned election_timeout_ms; /* 1000 */
+    unsigned heartbeat_ms;        /* 100 */
+    unsigned snapshot_threshold;  /* 8192 */
+    unsigned snapshot_trailing;   /* 1024 */
+    unsigned dedupe_window;       /* 16384 request ids remembered */
+    unsigned connect_retry_ms;    /* 250 */
     /* `swarm init --force-new-cluster`: rewrite the configuration to this
      * node as the only voter, keeping log and snapshot. */
     bool force_new_cluster;
@@ -180,8 +180,8 @@ void rft_close(struct rft *r, void (*cb)(void *data), void *data);
 typedef void (*rft_propose_cb)(struct rft *r, int status, void *result, void *data);
 /* reqid: RFT_REQID_LEN bytes or NULL (a random one). Leader only:
  * ERR_NOT_LEADER with the leader's address in err otherwise. */
-int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len,
-                rft_propose_cb cb, void *data, struct err *err);
+int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len, rft_propose_cb cb,
+                void *data, struct err *err);
 
 /* Membership; leader only; one change at a time (-EBUSY otherwise). */
 typedef void (*rft_change_cb)(struct rft *r, int status, const struct err *err, void *data);

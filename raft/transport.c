@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "lib/log.h"
+
 #include "raft/internal.h"
 
 #define HIGH_WATER (4u * 1024 * 1024)
@@ -299,8 +300,8 @@ fail:
 
 /* ---- accept ------------------------------------------------------------ */
 
-static void on_raft_hello(struct rft_port *p, struct tls_conn *c, uint64_t id,
-                          const char *address, void *data)
+static void on_raft_hello(struct rft_port *p, struct tls_conn *c, uint64_t id, const char *address,
+                          void *data)
 {
     struct tp *tp = data;
     uv_stream_t *stream;

@@ -626,6 +626,8 @@ int rt__layer_import_src(struct rt_image_store *s, const struct rt__layer_src *s
         if (r < 0)
             err_set(err, r, "measure layer: %s", strerror(-r));
     }
+    if (r == 0 && src->verify)
+        r = src->verify(src->verify_arg, diff_id, err);
     (void)close(dfd);
     if (r == 0 && ts) {
         struct err te = {0};
@@ -687,6 +689,17 @@ int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id
                           int64_t *ret_size, struct err *err)
 {
     struct rt__layer_src src = {.fd = tar_fd, .off = 0, .len = -1};
+
+    return rt__layer_import_src(s, &src, ret_diff_id, ret_size, NULL, err);
+}
+
+int rt_image_layer_import_verified(struct rt_image_store *s, int tar_fd,
+                                   int (*verify)(void *arg, const char *diff_id, struct err *err),
+                                   void *arg, char ret_diff_id[72], int64_t *ret_size,
+                                   struct err *err)
+{
+    struct rt__layer_src src = {
+        .fd = tar_fd, .off = 0, .len = -1, .verify = verify, .verify_arg = arg};
 
     return rt__layer_import_src(s, &src, ret_diff_id, ret_size, NULL, err);
 }

@@ -73,6 +73,15 @@ void rt_image_store_set_limits(struct rt_image_store *s, uint64_t max_bytes, uin
  * load / pull, one call per layer. -EINVAL bad tar, -EFBIG over a limit. */
 int rt_image_layer_import(struct rt_image_store *s, int tar_fd, char ret_diff_id[72],
                           int64_t *ret_size, struct err *err);
+/* As rt_image_layer_import, reading tar_fd as a stream (a pipe is fine), and
+ * calling verify(arg, diff_id) after the extraction and before the layer is
+ * committed: a negative return discards the layer and is the result. Lets a
+ * pull extract while it downloads and still refuse a blob whose digest turns
+ * out wrong at the end. */
+int rt_image_layer_import_verified(struct rt_image_store *s, int tar_fd,
+                                   int (*verify)(void *arg, const char *diff_id, struct err *err),
+                                   void *arg, char ret_diff_id[72], int64_t *ret_size,
+                                   struct err *err);
 
 /* Register an image from its config JSON bytes (the id is their sha256):
  * every rootfs.diff_ids entry must already be a stored layer (-ENOENT

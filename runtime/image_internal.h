@@ -45,6 +45,10 @@ struct rt__layer_src {
     int64_t off;  /* pread from here */
     int64_t len;  /* bytes of the (compressed) layer, < 0: until EOF */
     void *raw_md; /* EVP_MD_CTX * updated with the raw bytes read, or NULL */
+    /* Called after a successful extraction, before the layer is committed;
+     * a negative return discards it. NULL: no check. */
+    int (*verify)(void *arg, const char *diff_id, struct err *err);
+    void *verify_arg;
 };
 int rt__layer_extract(const struct rt__layer_src *src, int dest_fd,
                       const struct rt__layer_limits *lim, struct rt__ts *ts, char ret_diff_id[72],

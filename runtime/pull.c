@@ -3,12 +3,12 @@
  *
  * Manifest (or list/index -> the linux/amd64 manifest), then the config blob,
  * then the layers: up to opts->max_concurrent threads each take the next
- * layer, stream it to an unlinked temp file while hashing it, check the
- * digest and hand the file to rt_image_layer_import() at once (extraction of
- * one layer overlaps the download of the others). The image is registered
- * only when every layer is in and every diff-id matches the config, so a
- * failure leaves no image; the temp files are unlinked from the start, so
- * none survive anything.
+ * layer and stream it through a pipe into rt_image_layer_import_verified()
+ * running on a second thread, so a layer is extracted while it downloads;
+ * the compressed digest is checked at the end of the download, before the
+ * extractor may commit the layer. The image is registered only when every
+ * layer is in and every diff-id matches the config, so a failure leaves no
+ * image.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,21 +73,6 @@ static bool valid_sha256(const char *d)
     return d && strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 && id_is_hex(d + 7, 64);
 }
 
-static int open_tmp(const char *dir, struct err *err)
-{
-    char path[4200];
-    int fd;
-
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    (void)snprintf(path, sizeof(path), "%s/pull-XXXXXX", dir);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return err_set(err, -errno, "create a temp file in %s: %m", dir);
-    (void)unlink(path);
-    return fd;
-}
 
 /* ---- one layer --------------------------------------------------------------------------- */
 
@@ -103,69 +88,144 @@ static void on_dl_progress(void *arg, int64_t cur)
     emit(d->p, d->l->short_id, "Downloading", true, cur, d->l->size);
 }
 
+/* One layer is downloaded into a pipe and extracted from it at the same time
+ * (extraction is what a pull spends its time on). The compressed digest is
+ * only known at the end of the download: the extractor asks for the verdict
+ * before it commits the layer, so a blob with the wrong digest never enters
+ * the store. */
+struct extract_job {
+    struct rt_image_store *store;
+    int rfd;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int verdict; /* 0 pending, 1 good, -1 bad */
+    struct err verr;
+    int r;
+    struct err err;
+    char diff_id[72];
+};
+
+static int extract_verify(void *arg, const char *diff_id, struct err *err)
+{
+    struct extract_job *j = arg;
+    int v;
+
+    (void)diff_id;
+    (void)pthread_mutex_lock(&j->lock);
+    while (j->verdict == 0)
+        (void)pthread_cond_wait(&j->cond, &j->lock);
+    v = j->verdict;
+    (void)pthread_mutex_unlock(&j->lock);
+    if (v < 0)
+        return err_set(err, -EBADMSG, "%s", j->verr.msg);
+    return 0;
+}
+
+static void *extract_thread(void *arg)
+{
+    struct extract_job *j = arg;
+
+    j->r = rt_image_layer_import_verified(j->store, j->rfd, extract_verify, j, j->diff_id, NULL,
+                                          &j->err);
+    /* On an extraction error keep reading until the download ends: its
+     * digest decides which error the user sees (a corrupt blob is a digest
+     * mismatch, not a tar error). */
+    if (j->r < 0) {
+        char sink[65536];
+        while (read(j->rfd, sink, sizeof(sink)) > 0)
+            ;
+    }
+    (void)close(j->rfd);
+    j->rfd = -1;
+    return NULL;
+}
+
+static void set_verdict(struct extract_job *j, int v, const struct err *e)
+{
+    (void)pthread_mutex_lock(&j->lock);
+    j->verdict = v;
+    if (e)
+        j->verr = *e;
+    (void)pthread_cond_broadcast(&j->cond);
+    (void)pthread_mutex_unlock(&j->lock);
+}
+
 static int pull_layer(struct pull *p, struct pull_layer *l, struct err *err)
 {
     struct dl_progress dp = {.p = p, .l = l};
+    struct extract_job j = {.store = p->store, .rfd = -1};
     struct reg_sink sink;
     struct reg_resp resp;
+    struct err derr = {0};
+    pthread_t th;
     char path[120];
     char got[80];
-    char diff_id[72];
-    int fd, r;
+    int fds[2];
+    int r;
 
-    fd = open_tmp(p->tmp_dir, err);
-    if (fd < 0)
-        return fd;
-    if (reg__sink_init(&sink, fd, 0) < 0) {
-        (void)close(fd);
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return err_set(err, -errno, "pipe: %m");
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    if (reg__sink_init(&sink, fds[1], 0) < 0) {
+        (void)close(fds[0]);
+        (void)close(fds[1]);
         return err_set(err, -ENOMEM, "out of memory");
+    }
+    (void)pthread_mutex_init(&j.lock, NULL);
+    (void)pthread_cond_init(&j.cond, NULL);
+    j.rfd = fds[0];
+    if (pthread_create(&th, NULL, extract_thread, &j) != 0) {
+        (void)close(fds[0]);
+        (void)close(fds[1]);
+        reg__sink_release(&sink);
+        return err_set(err, -EAGAIN, "cannot start an extraction thread");
     }
     sink.on_progress = on_dl_progress;
     sink.progress_arg = &dp;
     (void)snprintf(path, sizeof(path), "blobs/%s", l->digest);
     emit(p, l->short_id, "Downloading", true, 0, l->size);
-    r = reg__get(p->client, path, NULL, &sink, &resp, err);
+    r = reg__get(p->client, path, NULL, &sink, &resp, &derr);
+    (void)close(fds[1]); /* EOF for the extractor */
     if (r < 0) {
-        err_wrap(err, "error pulling layer %s", l->short_id);
-        goto out;
+        err_wrap(&derr, "error pulling layer %s", l->short_id);
+    } else {
+        emit(p, l->short_id, "Verifying Checksum", false, 0, 0);
+        reg__sink_digest(&sink, got);
+        if (strcmp(got, l->digest) != 0)
+            r = err_set(&derr, -EBADMSG,
+                        "filesystem layer verification failed for digest %s: digest mismatch "
+                        "(the registry sent content with digest %s)",
+                        l->digest, got);
+        else if (l->size > 0 && sink.written != l->size)
+            r = err_set(&derr, -EBADMSG,
+                        "layer %s: size mismatch: got %lld bytes, manifest says %lld", l->digest,
+                        (long long)sink.written, (long long)l->size);
     }
-    emit(p, l->short_id, "Verifying Checksum", false, 0, 0);
-    reg__sink_digest(&sink, got);
-    if (strcmp(got, l->digest) != 0) {
-        r = err_set(err, -EBADMSG,
-                    "filesystem layer verification failed for digest %s: digest mismatch "
-                    "(the registry sent content with digest %s)",
-                    l->digest, got);
-        goto out;
+    if (r == 0) {
+        emit(p, l->short_id, "Download complete", false, 0, 0);
+        emit(p, l->short_id, "Extracting", true, 0, l->size);
     }
-    if (l->size > 0 && sink.written != l->size) {
-        r = err_set(err, -EBADMSG, "layer %s: size mismatch: got %lld bytes, manifest says %lld",
-                    l->digest, (long long)sink.written, (long long)l->size);
-        goto out;
-    }
-    emit(p, l->short_id, "Download complete", false, 0, 0);
-    if (lseek(fd, 0, SEEK_SET) < 0) {
-        r = err_set(err, -errno, "rewind layer: %m");
-        goto out;
-    }
-    emit(p, l->short_id, "Extracting", true, 0, l->size);
-    r = rt_image_layer_import(p->store, fd, diff_id, NULL, err);
+    set_verdict(&j, r < 0 ? -1 : 1, r < 0 ? &derr : NULL);
+    (void)pthread_join(th, NULL);
+    reg__sink_release(&sink);
+    (void)pthread_cond_destroy(&j.cond);
+    (void)pthread_mutex_destroy(&j.lock);
     if (r < 0) {
+        *err = derr;
+        return r;
+    }
+    if (j.r < 0) {
+        *err = j.err;
         err_wrap(err, "failed to register layer %s", l->short_id);
-        goto out;
+        return j.r;
     }
-    if (strcmp(diff_id, l->diff_id) != 0) {
-        r = err_set(err, -EBADMSG,
-                    "layer %s: diff-id mismatch: the content has %s, the image config says %s",
-                    l->digest, diff_id, l->diff_id);
-        goto out;
-    }
+    if (strcmp(j.diff_id, l->diff_id) != 0)
+        return err_set(err, -EBADMSG,
+                       "layer %s: diff-id mismatch: the content has %s, the image config says %s",
+                       l->digest, j.diff_id, l->diff_id);
     emit(p, l->short_id, "Extracting", true, l->size, l->size);
     emit(p, l->short_id, "Pull complete", false, 0, 0);
-out:
-    reg__sink_release(&sink);
-    (void)close(fd);
-    return r;
+    return 0;
 }
 
 static void *layer_worker(void *arg)

@@ -7,14 +7,13 @@
  * Prints (does not assert) commit latency at 1 and 64 in flight and the
  * leader failover time.
  */
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +21,11 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <cmocka.h>
+
 #include "lib/buf.h"
 #include "lib/util.h"
+
 #include "raft/rft.h"
 #include "tests/unit/test_rft_certs.h"
 
@@ -342,8 +344,8 @@ static void node_main(int fd, int id, const char *listen, bool boot, bool force)
     o.data_dir = dir;
     o.raft_id = (uint64_t)id;
     o.address = rft_port_address(n.port);
-    o.fsm = (struct rft_fsm){.data = &n, .apply = fsm_apply, .snapshot = fsm_snapshot,
-                             .restore = fsm_restore};
+    o.fsm = (struct rft_fsm){
+        .data = &n, .apply = fsm_apply, .snapshot = fsm_snapshot, .restore = fsm_restore};
     o.port = n.port;
     o.client_ctx = n.cli;
     o.force_new_cluster = force;
@@ -491,8 +493,7 @@ static int wait_leader(int timeout_ms)
             unsigned long long lid = 0;
             if (kids[i].pid <= 0 || cmd(i, out, sizeof(out), 2000, "state") < 0)
                 continue;
-            if (sscanf(out, "ok %d %llu %d", &st, &lid, &ready) == 3 && st == RFT_LEADER &&
-                ready)
+            if (sscanf(out, "ok %d %llu %d", &st, &lid, &ready) == 3 && st == RFT_LEADER && ready)
                 return i;
         }
         sleep_ms(20);

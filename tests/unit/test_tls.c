@@ -2,15 +2,17 @@
  * tests/unit/test_tls.c - lib/tls.c and the cluster port (raft/port.c) over
  * real loopback sockets with a test CA.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <cmocka.h>
+
 #include "lib/tls.h"
+
 #include "raft/internal.h"
 #include "raft/rft.h"
 #include "tests/unit/test_rft_certs.h"
@@ -383,8 +385,7 @@ static void assert_hello_rejected(const void *bytes, size_t len)
     struct tls_conn *c;
     struct err err;
 
-    assert_int_equal(
-        tls_conn_connect(&loop, mgr_ctx, addr, NULL, raw_hs, &r, &c, &err), 0);
+    assert_int_equal(tls_conn_connect(&loop, mgr_ctx, addr, NULL, raw_hs, &r, &c, &err), 0);
     run_until(&r.ended);
     assert_int_equal(r.hs_status, 0);
     assert_int_equal(r.got, 0); /* no status byte: just closed */
@@ -506,11 +507,11 @@ static void test_dial_errors(void **state)
                      0);
     run_until(&r.done);
     assert_true(r.status < 0);
-    assert_true(rft_dial(&loop, mgr_ctx, "nonsense", NULL, RFT_KIND_RPC, NULL, 0, on_dial, &r,
-                         NULL, &err) < 0);
-    /* no CA and no pin */
-    assert_true(rft_dial(&loop, pin_ctx, addr, NULL, RFT_KIND_JOIN, NULL, 0, on_dial, &r, NULL,
+    assert_true(rft_dial(&loop, mgr_ctx, "nonsense", NULL, RFT_KIND_RPC, NULL, 0, on_dial, &r, NULL,
                          &err) < 0);
+    /* no CA and no pin */
+    assert_true(
+        rft_dial(&loop, pin_ctx, addr, NULL, RFT_KIND_JOIN, NULL, 0, on_dial, &r, NULL, &err) < 0);
     /* cancel */
     struct rft_dial *d = NULL;
     memset(&r, 0, sizeof(r));
