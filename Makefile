@@ -22,16 +22,16 @@ CFLAGS.release := -O2 -g -D_FORTIFY_SOURCE=2
 CFLAGS.asan := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 WERROR ?= 1
 
-PKGS := libuv jansson libseccomp libprotobuf-c openssl zlib raft
+PKGS := libuv jansson libseccomp libprotobuf-c openssl zlib raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0 libnftables
 # libcurl is loaded with dlopen on first use (runtime/curl_dl.c): headers only.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libarchive libcurl)
 # libarchive is linked statically: only the tar reader and the decompression
 # filters we use are pulled in. The shared library drags libxml2, ICU and
 # libstdc++ into shoald at start-up (about 3 MiB of RSS for nothing).
 ARCHIVE_LIBS := -Wl,-Bstatic -larchive -lz -llzma -lzstd -lbz2 -llz4 -Wl,-Bdynamic
-PKG_LIBS := $(shell pkg-config --libs $(PKGS)) $(ARCHIVE_LIBS) -lhttp_parser -lpthread -ldl
+PKG_LIBS := $(shell pkg-config --libs $(PKGS)) $(ARCHIVE_LIBS) -lisal -lhttp_parser -lpthread -ldl
 # Tests build archives of every kind: they link the shared libarchive.
-TEST_LIBS := $(shell pkg-config --libs $(PKGS) libarchive) -lhttp_parser -lpthread -ldl
+TEST_LIBS := $(shell pkg-config --libs $(PKGS) libarchive) -lisal -lhttp_parser -lpthread -ldl
 
 ALL_CPPFLAGS = -iquote . -iquote $(GEN) -MMD -MP -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(if $(filter 1,$(WERROR)),-Werror) $(CFLAGS.$(VARIANT)) $(CFLAGS)

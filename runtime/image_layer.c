@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <isa-l/igzip_lib.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -800,18 +801,31 @@ static la_ssize_t tar_read_cb(struct archive *a, void *opaque, const void **ret_
     return n;
 }
 
-/* Raw reader over [off, off+len) of a file, hashing what it reads. */
+/* Raw reader over [off, off+len) of a file, hashing what it reads.
+ *
+ * gzip, by far the most common layer compression, is inflated here with
+ * ISA-L (about four times faster than zlib on this class of machine), and
+ * libarchive then sees a plain stream; the other compressions go through
+ * libarchive's filters. The compressed digest (raw_md) is always taken over
+ * the bytes as read. */
+#define RAW_CHUNK (128 * 1024)
+#define GZ_OUT    (256 * 1024)
+
 struct range_rd {
     const struct rt__layer_src *src;
     int64_t pos;
     char *buf;
+    int gz; /* -1: not looked yet, 0: not gzip, 1: gzip */
+    bool gz_done;
+    bool in_eof;
+    struct inflate_state *st;
+    unsigned char *out;
 };
 
-static la_ssize_t range_read_cb(struct archive *a, void *opaque, const void **ret_buf)
+static ssize_t raw_read(struct archive *a, struct range_rd *rr)
 {
-    struct range_rd *rr = opaque;
     int64_t end = rr->src->len >= 0 ? rr->src->off + rr->src->len : INT64_MAX;
-    size_t want = 64 * 1024;
+    size_t want = RAW_CHUNK;
     ssize_t n;
 
     if (rr->pos >= end)
@@ -831,11 +845,108 @@ static la_ssize_t range_read_cb(struct archive *a, void *opaque, const void **re
         archive_set_error(a, EIO, "unexpected end of the archive member");
         return -1;
     }
-    if (rr->src->raw_md && EVP_DigestUpdate(rr->src->raw_md, rr->buf, (size_t)n) != 1) {
+    if (n > 0 && rr->src->raw_md && EVP_DigestUpdate(rr->src->raw_md, rr->buf, (size_t)n) != 1) {
         archive_set_error(a, EIO, "sha256 failed");
         return -1;
     }
     rr->pos += n;
+    return n;
+}
+
+static la_ssize_t gz_read(struct archive *a, struct range_rd *rr, const void **ret_buf)
+{
+    for (;;) {
+        if (rr->gz_done) {
+            /* hash whatever follows the gzip stream, then end */
+            ssize_t n = raw_read(a, rr);
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                return 0;
+            continue;
+        }
+        if (rr->st->avail_in == 0 && !rr->in_eof) {
+            ssize_t n = raw_read(a, rr);
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                rr->in_eof = true;
+            rr->st->next_in = (uint8_t *)rr->buf;
+            rr->st->avail_in = (uint32_t)n;
+        }
+        rr->st->next_out = rr->out;
+        rr->st->avail_out = GZ_OUT;
+        int ret = isal_inflate(rr->st);
+        size_t produced = GZ_OUT - rr->st->avail_out;
+        if (ret < 0) {
+            archive_set_error(a, EIO, "gzip: invalid compressed data (%d)", ret);
+            return -1;
+        }
+        if (rr->st->block_state == ISAL_BLOCK_FINISH) {
+            if (rr->st->avail_in > 0) {
+                /* another gzip member follows (concatenated streams) */
+                uint8_t *next = rr->st->next_in;
+                uint32_t left = rr->st->avail_in;
+                isal_inflate_reset(rr->st);
+                rr->st->crc_flag = ISAL_GZIP;
+                rr->st->next_in = next;
+                rr->st->avail_in = left;
+            } else if (rr->in_eof) {
+                rr->gz_done = true;
+            } else {
+                /* the next read decides: more members or the end */
+                ssize_t n = raw_read(a, rr);
+                if (n < 0)
+                    return -1;
+                if (n == 0) {
+                    rr->in_eof = true;
+                    rr->gz_done = true;
+                } else if ((unsigned char)rr->buf[0] == 0x1f) {
+                    isal_inflate_reset(rr->st);
+                    rr->st->crc_flag = ISAL_GZIP;
+                    rr->st->next_in = (uint8_t *)rr->buf;
+                    rr->st->avail_in = (uint32_t)n;
+                } else {
+                    rr->gz_done = true; /* trailing bytes: already hashed */
+                }
+            }
+        } else if (produced == 0 && rr->in_eof && rr->st->avail_in == 0) {
+            archive_set_error(a, EIO, "truncated gzip input");
+            return -1;
+        }
+        if (produced > 0) {
+            *ret_buf = rr->out;
+            return (la_ssize_t)produced;
+        }
+    }
+}
+
+static la_ssize_t range_read_cb(struct archive *a, void *opaque, const void **ret_buf)
+{
+    struct range_rd *rr = opaque;
+    ssize_t n;
+
+    if (rr->gz == 1)
+        return gz_read(a, rr, ret_buf);
+    n = raw_read(a, rr);
+    if (n <= 0)
+        return n;
+    if (rr->gz < 0) {
+        rr->gz = n >= 2 && (unsigned char)rr->buf[0] == 0x1f && (unsigned char)rr->buf[1] == 0x8b;
+        if (rr->gz == 1) {
+            rr->st = calloc(1, sizeof(*rr->st));
+            rr->out = malloc(GZ_OUT);
+            if (!rr->st || !rr->out) {
+                archive_set_error(a, ENOMEM, "out of memory");
+                return -1;
+            }
+            isal_inflate_init(rr->st);
+            rr->st->crc_flag = ISAL_GZIP;
+            rr->st->next_in = (uint8_t *)rr->buf;
+            rr->st->avail_in = (uint32_t)n;
+            return gz_read(a, rr, ret_buf);
+        }
+    }
     *ret_buf = rr->buf;
     return n;
 }
@@ -861,7 +972,8 @@ static int stage1_open(struct pipe_ctx *p, const struct rt__layer_src *src, stru
     (void)archive_read_support_format_empty(p->raw);
     rr->src = src;
     rr->pos = src->off;
-    rr->buf = malloc(64 * 1024);
+    rr->gz = -1;
+    rr->buf = malloc(RAW_CHUNK);
     if (!rr->buf)
         return err_set(err, -ENOMEM, "out of memory");
     if (archive_read_open(p->raw, rr, NULL, range_read_cb, NULL) != ARCHIVE_OK)
@@ -975,6 +1087,8 @@ out:
     EVP_MD_CTX_free(p.md);
     free(p.buf);
     free(rr.buf);
+    free(rr.st);
+    free(rr.out);
     for (size_t i = 0; i < x.n_dts; i++)
         free(x.dts[i].path);
     free(x.dts);

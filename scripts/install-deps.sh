@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config git
 libuv1-dev libraft-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
 libseccomp-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libnftables-dev
 libjansson-dev libarchive-dev libzstd-dev liblz4-dev liblzma-dev libbz2-dev zlib1g-dev
-libcurl4-openssl-dev libhttp-parser-dev binutils
+libcurl4-openssl-dev libhttp-parser-dev libisal-dev binutils
 libcmocka-dev bats busybox-static iproute2 nftables util-linux procps
 clang clang-format clang-tidy cppcheck shellcheck python3 tmux
 docker-registry skopeo umoci python3-cryptography openssl curl bc"
