@@ -325,6 +325,16 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     spec.exit_path = exitp;
     spec.state_dir = c->state_dir;
     spec.tty = json_is_true(json_object_get(cfg, "Tty"));
+    {
+        /* HostConfig.ConsoleSize = [rows, cols]: the pty starts at the client's size */
+        json_t *cs = json_object_get(hc, "ConsoleSize");
+        json_int_t rows = json_integer_value(json_array_get(cs, 0));
+        json_int_t cols = json_integer_value(json_array_get(cs, 1));
+        if (rows > 0 && rows <= 0xffff && cols > 0 && cols <= 0xffff) {
+            spec.console_rows = (uint32_t)rows;
+            spec.console_cols = (uint32_t)cols;
+        }
+    }
     spec.open_stdin = json_is_true(json_object_get(cfg, "OpenStdin"));
     if (!privileged) {
         spec.masked_paths = (char **)masked_paths;

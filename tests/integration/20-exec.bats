@@ -13,7 +13,9 @@ setup_file() {
 teardown_file() { suite_teardown_file; }
 teardown() { suite_teardown; }
 
-# pty_run CMD - run CMD under a pseudo-terminal of 100x40, stdin kept open 3 s
+# pty_run CMD - run CMD under a pseudo-terminal of 100x40, stdin kept open 3 s.
+# Use $DOCKER_BIN, not the `docker` wrapper: timeout(1) would run it in a
+# background process group of the pty (SIGTTIN).
 pty_run() {
     (sleep 3) | timeout 20 script -qec "stty cols 100 rows 40; $1" /dev/null
 }
@@ -92,7 +94,8 @@ pty_run() {
 }
 
 @test "exec -it under a pty gets a tty of the client's size" {
-    run pty_run "docker exec -it ex sh -c 'stty size; tty; echo T=\$TERM'"
+    run pty_run "$DOCKER_BIN exec -it ex sh -c 'stty size; tty; echo T=\$TERM'"
+    echo "$output"
     [ "$status" -eq 0 ]
     [[ $output == *"40 100"* ]]
     [[ $output == *"/dev/pts/"* ]]
@@ -101,21 +104,21 @@ pty_run() {
 
 @test "exec -it sh ends on Ctrl-D" {
     run bash -c "(sleep 1; printf 'echo in-exec\n'; sleep 0.5; printf '\004'; sleep 1) |
-        timeout 20 script -qec 'docker exec -it ex sh' /dev/null"
+        timeout 20 script -qec '$DOCKER_BIN exec -it ex sh' /dev/null"
     [ "$status" -eq 0 ]
     [[ $output == *in-exec* ]]
 }
 
 @test "run -it --rm sh under a pty" {
     run bash -c "(sleep 1; printf 'echo hello; exit 7\n'; sleep 2) |
-        timeout 20 script -qec 'docker run -it --rm bb:latest sh' /dev/null"
+        timeout 20 script -qec '$DOCKER_BIN run -it --rm bb:latest sh' /dev/null"
     [ "$status" -eq 7 ]
     [[ $output == *hello* ]]
 }
 
 @test "detach keys leave a tty container running" {
     run bash -c "(sleep 1.5; printf '\020\021'; sleep 1) |
-        timeout 20 script -qec 'docker run -it --name exdet bb:latest sh' /dev/null"
+        timeout 20 script -qec '$DOCKER_BIN run -it --name exdet bb:latest sh' /dev/null"
     [ "$(docker inspect -f '{{.State.Running}}' exdet)" = "true" ]
     docker rm -f exdet >/dev/null
 }
@@ -151,9 +154,13 @@ EOF
         http://d/v1.41/containers/ex/exec | json_get Id)
     curl_api -s -X POST -H 'Content-Type: application/json' -d '{"Detach":true}' \
         "http://d/v1.41/exec/$id/start"
-    retry 50 0.1 bash -c "[[ \$(curl_api -s http://d/v1.41/exec/$id/json | json_get ExitCode) == 5 ]]"
-    run bash -c "curl_api -s http://d/v1.41/exec/$id/json | json_get ProcessConfig.entrypoint"
-    [ "$output" = "sh" ]
+    for _ in $(seq 1 50); do
+        code=$(curl_api -s "http://d/v1.41/exec/$id/json" | json_get ExitCode)
+        [ "$code" = "5" ] && break
+        sleep 0.1
+    done
+    [ "$code" = "5" ]
+    [ "$(curl_api -s "http://d/v1.41/exec/$id/json" | json_get ProcessConfig.entrypoint)" = "sh" ]
 }
 
 @test "docker top lists the container's processes" {
