@@ -86,7 +86,7 @@ bench_start_shoald() {
     local d=$1
     mkdir -p "$d"
     SHOALD_SOCK=$d/s.sock
-    "$SHOAL_BUILD/shoald" --data-root "$d/d" --exec-root "$d/r" -H "unix://$SHOALD_SOCK" \
+    "$SHOAL_BUILD/shoald" --data-root "$d/d" --exec-root "$d/r" -H "unix://$SHOALD_SOCK" --registry-allow 127.0.0.1 \
         </dev/null >"$d/shoald.log" 2>&1 &
     SHOALD_PID=$!
     BENCH_PIDS+=("$SHOALD_PID")

@@ -90,7 +90,7 @@ start_shoald() {
     rm -rf "$W/sd" "$W/sr"
     mkdir -p "$W/sd" "$W/sr"
     "$SHOAL_BUILD/shoald" --data-root "$W/sd" --exec-root "$W/sr" -H "unix://$W/shoald.sock" \
-        --log-level warn >>"$W/shoald.log" 2>&1 &
+        --log-level warn --registry-allow 127.0.0.1 >>"$W/shoald.log" 2>&1 &
     SHOALD_PID=$!
     for _ in $(seq 100); do
         curl -fs --unix-socket "$W/shoald.sock" http://d/_ping >/dev/null 2>&1 && return 0

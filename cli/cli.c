@@ -55,6 +55,7 @@ static const struct cmd commands[] = {
     {"rename", cli_cmd_rename, "Rename a container"},
     {"stats", cli_cmd_stats, "Display a live stream of container(s) resource usage statistics"},
     {"events", cli_cmd_events, "Get real time events from the server"},
+    {"network", cli_cmd_network, "Manage networks"},
 };
 
 /* `shoal container <sub>` and `shoal image <sub>` */

@@ -218,6 +218,9 @@ struct cli_run_opts {
     bool detach, rm, interactive, tty, privileged, read_only, publish_all, init;
     const char *name, *workdir, *user, *hostname, *memory, *cpus, *network, *entrypoint, *restart,
         *stop_signal, *cidfile, *platform, *memory_swap, *shm_size;
+    const char *health_cmd, *health_interval, *health_timeout, *health_start_period;
+    long long health_retries;
+    bool no_healthcheck;
     long long pids_limit, stop_timeout, cpu_shares;
     bool stop_timeout_set;
     struct cli_strv env, env_file, labels, publish, expose, attach, volumes, cap_add, cap_drop, dns,
@@ -290,5 +293,8 @@ int cli_main(int argc, char **argv);
 /* Pull ref with the progress display (cmd_registry.c); 0 on success,
  * after printing any error. */
 int cli_pull_image(struct cli_ctx *ctx, const char *ref, bool quiet);
+
+/* cli/cmd_network.c: `shoal network ...` */
+int cli_cmd_network(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif

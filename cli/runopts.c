@@ -44,6 +44,16 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
     F("env", 'e', CLI_FLAG_LIST, OPT(env), "Set environment variables");
     F("env-file", 0, CLI_FLAG_LIST, OPT(env_file), "Read in a file of environment variables");
     F("expose", 0, CLI_FLAG_LIST, OPT(expose), "Expose a port or a range of ports");
+    F("health-cmd", 0, CLI_FLAG_STRING, OPT(health_cmd), "Command to run to check health");
+    F("health-interval", 0, CLI_FLAG_STRING, OPT(health_interval),
+      "Time between running the check (ms|s|m|h) (default 0s)");
+    F("health-retries", 0, CLI_FLAG_INT, OPT(health_retries),
+      "Consecutive failures needed to report unhealthy");
+    F("health-start-period", 0, CLI_FLAG_STRING, OPT(health_start_period),
+      "Start period for the container to initialize before starting health-retries countdown "
+      "(ms|s|m|h) (default 0s)");
+    F("health-timeout", 0, CLI_FLAG_STRING, OPT(health_timeout),
+      "Maximum time to allow one check to run (ms|s|m|h) (default 0s)");
     F("hostname", 'h', CLI_FLAG_STRING, OPT(hostname), "Container host name");
     F("init", 0, CLI_FLAG_BOOL, OPT(init), "Run an init inside the container");
     F("interactive", 'i', CLI_FLAG_BOOL, OPT(interactive), "Keep STDIN open even if not attached");
@@ -60,6 +70,8 @@ const struct cli_cmd_spec *cli_run_spec(struct cli_run_opts *o, bool is_run)
     F("publish", 'p', CLI_FLAG_LIST, OPT(publish), "Publish a container's port(s) to the host");
     F("publish-all", 'P', CLI_FLAG_BOOL, OPT(publish_all),
       "Publish all exposed ports to random ports");
+    F("no-healthcheck", 0, CLI_FLAG_BOOL, OPT(no_healthcheck),
+      "Disable any container-specified HEALTHCHECK");
     F("read-only", 0, CLI_FLAG_BOOL, OPT(read_only),
       "Mount the container's root filesystem as read only");
     F("restart", 0, CLI_FLAG_STRING, OPT(restart),
@@ -441,6 +453,81 @@ static void console_size(const struct cli_run_opts *o, json_int_t *h, json_int_t
 
 #define SET(obj, key, val) json_object_set_new((obj), (key), (val))
 
+/* Go's time.ParseDuration subset: "1.5s", "1m30s", "500ms", "0". */
+static int parse_duration_ns(const char *s, int64_t *ret)
+{
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    double total = 0;
+
+    if (strcmp(s, "0") == 0) {
+        *ret = 0;
+        return 0;
+    }
+    if (!*s)
+        return -EINVAL;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        size_t best = 0, best_len = 0;
+
+        if (end == s || v < 0)
+            return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+            size_t l = strlen(units[i].unit);
+            if (strncmp(end, units[i].unit, l) == 0 && l > best_len) {
+                best = i;
+                best_len = l;
+            }
+        }
+        if (!best_len)
+            return -EINVAL;
+        total += v * units[best].ns;
+        s = end + best_len;
+    }
+    if (total > 9.2e18)
+        return -ERANGE;
+    *ret = (int64_t)total;
+    return 0;
+}
+
+/* Config.Healthcheck from the --health-* flags (NULL when none is set). */
+static int health_json(const struct cli_run_opts *o, json_t **ret, struct err *err)
+{
+    int64_t iv = 0, to = 0, sp = 0;
+    bool any = o->health_cmd || o->health_interval || o->health_timeout ||
+               o->health_start_period || o->health_retries;
+
+    *ret = NULL;
+    if (o->no_healthcheck) {
+        if (any)
+            return err_set(err, -EINVAL, "--no-healthcheck conflicts with --health-* options");
+        *ret = json_pack("{s:[s]}", "Test", "NONE");
+        return 0;
+    }
+    if (!any)
+        return 0;
+    if (o->health_interval && parse_duration_ns(o->health_interval, &iv) < 0)
+        return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--health-interval\" flag",
+                       o->health_interval);
+    if (o->health_timeout && parse_duration_ns(o->health_timeout, &to) < 0)
+        return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--health-timeout\" flag",
+                       o->health_timeout);
+    if (o->health_start_period && parse_duration_ns(o->health_start_period, &sp) < 0)
+        return err_set(err, -EINVAL,
+                       "invalid argument \"%s\" for \"--health-start-period\" flag",
+                       o->health_start_period);
+    if (o->health_retries < 0)
+        return err_set(err, -EINVAL, "--health-retries cannot be negative");
+    *ret = json_pack("{s:o, s:I, s:I, s:I, s:I}", "Test",
+                     o->health_cmd ? json_pack("[s, s]", "CMD-SHELL", o->health_cmd) : json_array(),
+                     "Interval", (json_int_t)iv, "Timeout", (json_int_t)to, "StartPeriod",
+                     (json_int_t)sp, "Retries", (json_int_t)o->health_retries);
+    return *ret ? 0 : err_set(err, -ENOMEM, "out of memory");
+}
+
 int cli_run_opts_to_json(const struct cli_run_opts *o, json_t **ret_body, struct err *err)
 {
     json_t *body = json_object(), *hc = json_object(), *env = json_array();
@@ -552,6 +639,14 @@ int cli_run_opts_to_json(const struct cli_run_opts *o, json_t **ret_body, struct
         SET(body, "StopSignal", json_string(o->stop_signal));
     if (o->stop_timeout_set)
         SET(body, "StopTimeout", json_integer(o->stop_timeout));
+    {
+        json_t *health = NULL;
+        r = health_json(o, &health, err);
+        if (r < 0)
+            goto out;
+        if (health)
+            SET(body, "Healthcheck", health);
+    }
 
     SET(hc, "Binds", json_array_size(binds) ? json_incref(binds) : json_null());
     SET(hc, "ContainerIDFile", json_string(""));

@@ -278,6 +278,7 @@ static void reply_info(struct http_req *req)
                                       "null", "Log", "json-file", "Authorization"));
         json_object_set_new(o, "RegistryConfig", json_null());
         json_object_set_new(o, "Warnings", json_array());
+        json_object_set_new(o, "Swarm", node_swarm_info());
     }
     http_reply_json(req, 200, o);
 }
@@ -341,7 +342,7 @@ static void route_complete(struct http_req *req)
     log_debug("%s %s", req->method, req->path);
     if (node_api_events(req, path) || node_api_system(req, path) || node_api_exec(req, path) ||
         node_api_containers(req, path) || node_api_registry(req, path) ||
-        node_api_images(req, path))
+        node_api_images(req, path) || node_api_networks(req, path) || node_api_swarm(req, path))
         return;
     /* What `docker inspect` probes for other object types must be a 404. */
     not_found(req);

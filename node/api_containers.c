@@ -16,6 +16,7 @@
 
 #include "node/events.h"
 #include "node/node.h"
+#include "overlaynet/overlaynet.h"
 
 int rt_signal_parse(const char *s); /* runtime/container.c */
 
@@ -71,7 +72,7 @@ static void create_container(struct http_req *req)
     cfg = json_deep_copy(body);
     hc = json_incref(json_object_get(body, "HostConfig"));
     json_object_del(cfg, "HostConfig");
-    json_object_del(cfg, "NetworkingConfig");
+    /* NetworkingConfig stays in: the runtime keeps it for the network hooks. */
     if (rt_container_create(n->rt, name, cfg, hc, &c, &err) < 0) {
         node_reply_err(req, err.code, err.msg);
     } else {
@@ -80,6 +81,50 @@ static void create_container(struct http_req *req)
     json_decref(cfg);
     json_decref(hc);
     json_decref(body);
+}
+
+/* ---- networking (overlaynet) in inspect and ps ---------------------------- */
+
+static const char *network_mode(struct rt_container *c)
+{
+    json_t *ins = rt_container_inspect(c);
+    static char mode[256];
+
+    (void)snprintf(mode, sizeof(mode), "%s",
+                   json_string_value(json_object_get(json_object_get(ins, "HostConfig"),
+                                                     "NetworkMode")) ?: "default");
+    json_decref(ins);
+    return mode;
+}
+
+static json_t *net_inspect(struct rt_container *c, json_t *ins)
+{
+    const char *mode;
+    json_t *ns;
+
+    if (!ins || !node_net())
+        return ins;
+    mode = json_string_value(json_object_get(json_object_get(ins, "HostConfig"), "NetworkMode"));
+    ns = onet_container_settings_json(node_net(), rt_container_id(c), mode ? mode : "default");
+    if (ns)
+        json_object_set_new(ins, "NetworkSettings", ns);
+    return ins;
+}
+
+static void net_summary(struct rt_container *c, json_t *s)
+{
+    const char *mode;
+    json_t *ports, *nets;
+
+    if (!node_net())
+        return;
+    mode = network_mode(c);
+    ports = onet_container_ports_summary(node_net(), rt_container_id(c));
+    nets = onet_container_networks_json(node_net(), rt_container_id(c), mode);
+    if (ports)
+        json_object_set_new(s, "Ports", ports);
+    if (nets)
+        json_object_set_new(json_object_get(s, "NetworkSettings"), "Networks", nets);
 }
 
 /* ---- list ----------------------------------------------------------------- */
@@ -209,6 +254,7 @@ static void list_containers(struct http_req *req)
         s = rt_container_summary(arr[i]);
         if (!s)
             continue;
+        net_summary(arr[i], s);
         if (!filters_match(f, arr[i], s)) {
             json_decref(s);
             continue;
@@ -730,7 +776,7 @@ bool node_api_containers(struct http_req *req, const char *path)
     if (strcmp(m, "DELETE") == 0)
         remove_container(req, c);
     else if (strcmp(rest, "/json") == 0)
-        http_reply_json(req, 200, rt_container_inspect(c));
+        http_reply_json(req, 200, net_inspect(c, rt_container_inspect(c)));
     else if (strcmp(rest, "/logs") == 0)
         node_api_logs(req, c);
     else if (strcmp(rest, "/start") == 0)

@@ -28,12 +28,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/tls.h"
 #include "lib/util.h"
 
 #ifndef SHOAL_VERSION
@@ -68,9 +70,17 @@ enum {
 };
 
 struct http_listener {
-    uv_pipe_t pipe;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } h;
     struct http_server *srv;
-    char *path;
+    char *path; /* Unix socket path (unlinked at close), NULL for TCP */
+    bool tcp;
+    struct tls_ctx *tls; /* borrowed; NULL: plain */
+    bool require_cert;
     struct http_listener *next;
 };
 
@@ -90,7 +100,14 @@ struct http_conn {
         uv_handle_t handle;
         uv_stream_t stream;
         uv_pipe_t pipe;
+        uv_tcp_t tcp;
     } io;
+    /* TLS transport (instead of io): the tls_conn owns the socket */
+    struct tls_conn *tls;
+    bool require_cert;
+    bool hs_done;     /* handshake finished and accepted */
+    bool tls_closing; /* tls_conn_close called */
+    bool tls_gone;    /* its close callback ran */
     uv_idle_t defer;
     uv_shutdown_t shutdown_req;
     int open_handles;
@@ -123,6 +140,7 @@ struct http_write {
 };
 
 static void conn_close(struct http_conn *c);
+static void conn_handle_gone(struct http_conn *c);
 static void conn_finish(struct http_conn *c);
 static void conn_process(struct http_conn *c);
 static void conn_update_reading(struct http_conn *c);
@@ -148,15 +166,47 @@ static void io_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void conn_input(struct http_conn *c, ssize_t nread, const char *data);
+static void conn_close_handle(struct http_conn *c);
+
+static void io_tls_read_cb(struct tls_conn *t, const void *data, size_t len, int status)
+{
+    struct http_conn *c = tls_conn_data(t);
+
+    if (!c || c->closing)
+        return;
+    if (status == 0)
+        conn_input(c, (ssize_t)len, data);
+    else
+        conn_input(c, status == UV_EOF ? UV_EOF : (status < 0 ? status : UV_EIO), NULL);
+}
 
 static int io_read_start(struct http_conn *c)
 {
+    if (c->tls)
+        return tls_conn_read_start(c->tls, io_tls_read_cb);
     return uv_read_start(&c->io.stream, io_alloc_cb, conn_on_read);
 }
 
 static void io_read_stop(struct http_conn *c)
 {
+    if (c->tls) {
+        tls_conn_read_stop(c->tls);
+        return;
+    }
     (void)uv_read_stop(&c->io.stream);
+}
+
+static void io_tls_write_cb(struct tls_conn *t, int status, void *arg)
+{
+    struct http_conn *c = arg;
+
+    (void)t;
+    if (status < 0 && status != UV_ECANCELED && !c->closing && !c->tls_closing) {
+        log_debug("TLS write failed: %d", status);
+        c->write_failed = true;
+        conn_defer(c);
+    }
 }
 
 static void io_write_cb(uv_write_t *w, int status)
@@ -184,6 +234,33 @@ static void io_write(struct http_conn *c, const uv_buf_t *bufs, unsigned int n)
         len += bufs[i].len;
     if (len == 0)
         return;
+    if (c->tls) {
+        char *data;
+
+        if (c->tls_closing)
+            return;
+        if (n == 1) {
+            r = tls_conn_write(c->tls, bufs[0].base, len, io_tls_write_cb, c);
+        } else {
+            data = malloc(len);
+            if (!data) {
+                c->write_failed = true;
+                conn_defer(c);
+                return;
+            }
+            for (unsigned int i = 0; i < n; i++) {
+                memcpy(data + off, bufs[i].base, bufs[i].len);
+                off += bufs[i].len;
+            }
+            r = tls_conn_write(c->tls, data, len, io_tls_write_cb, c);
+            free(data);
+        }
+        if (r < 0) {
+            c->write_failed = true;
+            conn_defer(c);
+        }
+        return;
+    }
     wr = malloc(sizeof(*wr) + len);
     if (!wr) {
         c->write_failed = true;
@@ -209,14 +286,38 @@ static void io_shutdown_cb(uv_shutdown_t *sr, int status)
     conn_close(sr->handle->data);
 }
 
-/* Half-close our side once queued writes are out; then the connection closes. */
+static void io_tls_closed(struct tls_conn *t)
+{
+    struct http_conn *c = tls_conn_data(t);
+
+    c->tls = NULL;
+    c->tls_gone = true;
+    if (c->closing)
+        conn_handle_gone(c);
+    else
+        conn_close(c); /* after a shutdown: the socket is gone, finish up */
+}
+
+/* Half-close our side once queued writes are out; then the connection closes.
+ * TLS: close_notify after the queued records, then the socket is closed. */
 static int io_shutdown(struct http_conn *c)
 {
+    if (c->tls) {
+        if (!c->tls_closing) {
+            c->tls_closing = true;
+            tls_conn_close(c->tls, io_tls_closed);
+        }
+        return 0;
+    }
     return uv_shutdown(&c->shutdown_req, &c->io.stream, io_shutdown_cb);
 }
 
 static size_t io_queue_size(const struct http_conn *c)
 {
+    if (c->tls)
+        return tls_conn_pending(c->tls);
+    if (c->tls_gone)
+        return 0;
     return uv_stream_get_write_queue_size(&c->io.stream);
 }
 
@@ -1188,9 +1289,8 @@ static void server_maybe_free(struct http_server *s)
         free(s);
 }
 
-static void conn_close_cb(uv_handle_t *h)
+static void conn_handle_gone(struct http_conn *c)
 {
-    struct http_conn *c = h->data;
     struct http_server *s = c->srv;
 
     if (--c->open_handles > 0)
@@ -1210,6 +1310,29 @@ static void conn_close_cb(uv_handle_t *h)
     server_maybe_free(s);
 }
 
+static void conn_close_cb(uv_handle_t *h)
+{
+    conn_handle_gone(h->data);
+}
+
+/* Close the transport: the uv handle, or the TLS connection (whose close
+ * callback counts as the handle's). */
+static void conn_close_handle(struct http_conn *c)
+{
+    if (c->tls_gone) {
+        conn_handle_gone(c);
+        return;
+    }
+    if (c->tls || c->tls_closing) {
+        if (c->tls && !c->tls_closing) {
+            c->tls_closing = true;
+            tls_conn_close(c->tls, io_tls_closed);
+        }
+        return; /* io_tls_closed counts it */
+    }
+    uv_close(&c->io.handle, conn_close_cb);
+}
+
 /* Close at once (pending writes are dropped); aborts a pending handler. */
 static void conn_close(struct http_conn *c)
 {
@@ -1226,7 +1349,7 @@ static void conn_close(struct http_conn *c)
         http_req_unref(req);
     }
     (void)uv_idle_stop(&c->defer);
-    uv_close(&c->io.handle, conn_close_cb);
+    conn_close_handle(c);
     uv_close((uv_handle_t *)&c->defer, conn_close_cb);
 }
 
@@ -1359,7 +1482,7 @@ static void conn_update_reading(struct http_conn *c)
 {
     bool want;
 
-    if (c->closing || c->shutting || c->peer_eof)
+    if (c->closing || c->shutting || c->peer_eof || (c->tls && !c->hs_done))
         return;
     /* while a request is pending, read only a bounded amount ahead so that a
      * hang-up is noticed but a flood of pipelined requests is not buffered */
@@ -1402,17 +1525,21 @@ static void conn_on_eof(struct http_conn *c)
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-    struct http_conn *c = s->data;
+    conn_input(s->data, nread, b->base);
+    free(b->base);
+}
 
+static void conn_input(struct http_conn *c, ssize_t nread, const char *data)
+{
     if (nread > 0 && !c->closing && !c->shutting) {
         struct http_req *req = c->req;
 
         if (req && (req->flags & RF_HIJACKED) && c->in.len == 0) {
             http_req_ref(req);
             if (req->on_read && !req->aborted)
-                req->on_read(req, b->base, (size_t)nread, false);
+                req->on_read(req, data, (size_t)nread, false);
             http_req_unref(req);
-        } else if (buf_append(&c->in, b->base, (size_t)nread) < 0) {
+        } else if (buf_append(&c->in, data, (size_t)nread) < 0) {
             conn_close(c);
         } else {
             conn_process(c);
@@ -1424,7 +1551,6 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         log_debug("read error: %s", uv_strerror((int)nread));
         conn_close(c);
     }
-    free(b->base);
 }
 
 static void conn_on_defer(uv_idle_t *idle)
@@ -1439,6 +1565,28 @@ static void conn_on_defer(uv_idle_t *idle)
         return;
     }
     conn_process(c);
+}
+
+static void conn_on_handshake(struct tls_conn *t, int status)
+{
+    struct http_conn *c = tls_conn_data(t);
+
+    if (c->closing)
+        return;
+    if (status < 0) {
+        log_info("TLS handshake failed: %s", tls_conn_errmsg(t));
+        conn_close(c);
+        return;
+    }
+    if (c->require_cert && !tls_conn_peer(t)->has_cert) {
+        /* TLS 1.3 finishes the server side before it sees the client's
+         * (empty) certificate message: refuse the connection here. */
+        log_info("TLS client without a certificate refused");
+        conn_close(c);
+        return;
+    }
+    c->hs_done = true;
+    conn_update_reading(c);
 }
 
 static void server_on_connection(uv_stream_t *ls, int status)
@@ -1463,7 +1611,10 @@ static void server_on_connection(uv_stream_t *ls, int status)
     buf_init(&c->hvalue);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    if (uv_pipe_init(s->loop, &c->io.pipe, 0) < 0) {
+    if (l->tls) {
+        c->require_cert = l->require_cert;
+    } else if ((l->tcp ? uv_tcp_init(s->loop, &c->io.tcp)
+                       : uv_pipe_init(s->loop, &c->io.pipe, 0)) < 0) {
         free(c);
         return;
     }
@@ -1477,10 +1628,23 @@ static void server_on_connection(uv_stream_t *ls, int status)
     s->conns = c;
     s->open++;
 
+    if (l->tls) {
+        struct err err = {0};
+
+        if (tls_conn_accept(ls, l->tls, conn_on_handshake, c, &c->tls, &err) < 0) {
+            log_warn("accept: %s", err.msg);
+            c->tls = NULL;
+            c->tls_gone = true;
+            conn_close(c);
+        }
+        return;
+    }
     if (uv_accept(ls, &c->io.stream) < 0) {
         conn_close(c);
         return;
     }
+    if (l->tcp)
+        (void)uv_tcp_nodelay(&c->io.tcp, 1);
     conn_update_reading(c);
 }
 
@@ -1553,15 +1717,15 @@ int http_server_listen_unix(struct http_server *s, const char *path, struct err 
         free(l);
         return err_set(err, -ENOMEM, "out of memory");
     }
-    r = uv_pipe_init(s->loop, &l->pipe, 0);
+    r = uv_pipe_init(s->loop, &l->h.pipe, 0);
     if (r < 0) {
         free(l->path);
         free(l);
         return err_set(err, r, "pipe: %s", uv_strerror(r));
     }
-    l->pipe.data = l;
+    l->h.pipe.data = l;
     s->open++;
-    r = uv_pipe_bind(&l->pipe, path);
+    r = uv_pipe_bind(&l->h.pipe, path);
     if (r < 0) {
         err_set(err, r, "bind %s: %s", path, uv_strerror(r));
         goto err_close;
@@ -1570,7 +1734,7 @@ int http_server_listen_unix(struct http_server *s, const char *path, struct err 
         r = err_set(err, -errno, "chmod %s: %m", path);
         goto err_unlink;
     }
-    r = uv_listen((uv_stream_t *)&l->pipe, LISTEN_BACKLOG, server_on_connection);
+    r = uv_listen(&l->h.stream, LISTEN_BACKLOG, server_on_connection);
     if (r < 0) {
         err_set(err, r, "listen on %s: %s", path, uv_strerror(r));
         goto err_unlink;
@@ -1583,8 +1747,65 @@ int http_server_listen_unix(struct http_server *s, const char *path, struct err 
 err_unlink:
     (void)unlink(path);
 err_close:
-    uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
+    uv_close(&l->h.handle, listener_close_cb);
     return r;
+}
+
+int http_server_listen_tcp(struct http_server *s, const char *addr, struct tls_ctx *tls,
+                           bool require_client_cert, struct err *err)
+{
+    struct sockaddr_storage ss;
+    struct http_listener *l;
+    char host[64];
+    const char *colon;
+    char *end;
+    unsigned long port;
+    int r;
+
+    if (!s || !addr || s->closing)
+        return err_set(err, -EINVAL, "invalid arguments");
+    colon = strrchr(addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof(host))
+        return err_set(err, -EINVAL, "invalid TCP address '%s' (want IP:PORT)", addr);
+    (void)snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+    errno = 0;
+    port = strtoul(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port > 65535)
+        return err_set(err, -EINVAL, "invalid port in '%s'", addr);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    memset(&ss, 0, sizeof(ss));
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) < 0 &&
+        uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) < 0)
+        return err_set(err, -EINVAL, "invalid IP address in '%s'", addr);
+    l = calloc(1, sizeof(*l));
+    if (!l)
+        return err_set(err, -ENOMEM, "out of memory");
+    l->srv = s;
+    l->tcp = true;
+    l->tls = tls;
+    l->require_cert = require_client_cert;
+    r = uv_tcp_init(s->loop, &l->h.tcp);
+    if (r < 0) {
+        free(l);
+        return err_set(err, r, "tcp: %s", uv_strerror(r));
+    }
+    l->h.tcp.data = l;
+    s->open++;
+    r = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&ss, 0);
+    if (r == 0)
+        r = uv_listen(&l->h.stream, LISTEN_BACKLOG, server_on_connection);
+    if (r < 0) {
+        err_set(err, r, "listen on %s: %s", addr, uv_strerror(r));
+        uv_close(&l->h.handle, listener_close_cb);
+        return r;
+    }
+    l->next = s->listeners;
+    s->listeners = l;
+    log_debug("listening on tcp %s%s", addr, tls ? " (TLS)" : "");
+    return 0;
 }
 
 void http_server_close(struct http_server *s)
@@ -1597,8 +1818,9 @@ void http_server_close(struct http_server *s)
     s->closing = true;
     while ((l = s->listeners)) {
         s->listeners = l->next;
-        (void)unlink(l->path);
-        uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
+        if (l->path)
+            (void)unlink(l->path);
+        uv_close(&l->h.handle, listener_close_cb);
     }
     /* connections leave the list only in their close callback */
     for (c = s->conns; c; c = c->next)

@@ -1,8 +1,8 @@
 /*
  * node/http.h - the HTTP/1.1 server of shoald (Docker Engine API transport).
  *
- * Runs on the daemon's one libuv loop. Listens on Unix sockets (and later
- * TCP+TLS); serves many connections at once; keep-alive; requests on one
+ * Runs on the daemon's one libuv loop. Listens on Unix sockets, TCP and
+ * TCP+TLS (lib/tls.h); serves many connections at once; keep-alive; requests on one
  * connection are handled one at a time (parsing pauses while a request is in
  * flight, so pipelined requests wait their turn; reading goes on for a bounded
  * amount so that a client hang-up during a long poll is noticed). Request
@@ -130,6 +130,13 @@ struct http_server *http_server_new(uv_loop_t *loop, http_req_cb route);
  * kind of file is refused with -EEXIST), mode 0660, backlog 1024. May be
  * called more than once. The socket files are unlinked by http_server_close. */
 int http_server_listen_unix(struct http_server *s, const char *path, struct err *err);
+struct tls_ctx;
+/* Listen on TCP "IP:PORT" ("[v6]:PORT" too). tls (borrowed, must outlive the
+ * server) makes it a TLS listener; require_client_cert then refuses clients
+ * that present no certificate (presented ones are always verified against
+ * the context's CA). tls NULL: plain TCP (the caller warns). */
+int http_server_listen_tcp(struct http_server *s, const char *addr, struct tls_ctx *tls,
+                           bool require_client_cert, struct err *err);
 /* Stop listening and close every connection (on_abort for pending handlers);
  * the server is freed once the close callbacks ran, so keep running the loop
  * until it is empty. Safe with NULL. */

@@ -29,13 +29,21 @@ struct node_config {
     const char *log_level;
     const char *insecure_registries[NODE_MAX_HOSTS]; /* host[:port] or CIDR */
     size_t n_insecure_registries;
+    /* swarm (manager/cluster.h): NULL = defaults / derived */
+    const char *listen_addr;    /* --listen-addr, cluster port (default 0.0.0.0:2377) */
+    const char *advertise_addr; /* --advertise-addr */
+    unsigned heartbeat_ms;      /* --heartbeat-period (default 2 s) */
+    unsigned heartbeat_grace;   /* --heartbeat-grace: missed periods before Down (default 3) */
 };
+
+struct mgr_cluster;
 
 struct node {
     uv_loop_t *loop;
     const struct node_config *cfg;
     struct rt *rt;
     struct http_server *http;
+    struct mgr_cluster *cluster; /* swarm runtime */
     char engine_id[80];
     int64_t started_ns;
 };
@@ -72,6 +80,22 @@ void node_api_attach(struct http_req *req, struct rt_container *c);
 /* Exec and top (node/api_exec.c): /containers/{id}/exec, /exec/{id}/...,
  * /containers/{id}/top. */
 bool node_api_exec(struct http_req *req, const char *path);
+
+/* /networks routes (node/api_networks.c). */
+bool node_api_networks(struct http_req *req, const char *path);
+struct err;
+struct onet;
+/* Networking (overlaynet) of this node: open it and install the runtime's
+ * network hooks; close it at shutdown (node/api_networks.c). */
+int node_net_open(struct node *n, const char *bip, const char *const *dns, size_t n_dns,
+                  struct err *err);
+void node_net_close(void);
+struct onet *node_net(void);
+
+/* Swarm and node routes (node/api_swarm.c). */
+bool node_api_swarm(struct http_req *req, const char *path);
+/* The Swarm section of GET /info (new reference). */
+json_t *node_swarm_info(void);
 
 /* Iterate over every value of key in the raw query (for repeated keys);
  * calls fn with each decoded value. */

@@ -57,10 +57,12 @@ static void container_free(struct rt_container *c)
     buf_release(&c->stdin_pending);
     json_decref(c->config);
     json_decref(c->host_config);
+    json_decref(c->networking);
     free(c->name);
     free(c->error);
     free(c->dir);
     free(c->state_dir);
+    rt_health_forget(c);
     free(c);
 }
 
@@ -290,6 +292,28 @@ void rt_counts(struct rt *rt, size_t *total, size_t *running, size_t *paused, si
     }
 }
 
+/* ---- network hooks -------------------------------------------------------- */
+
+void rt_set_net_hooks(struct rt *rt, const struct rt_net_hooks *hooks)
+{
+    if (hooks)
+        rt->net_hooks = *hooks;
+    else
+        memset(&rt->net_hooks, 0, sizeof(rt->net_hooks));
+}
+
+/* The container's networking for this run is over (exit or removal). */
+static void net_release(struct rt_container *c, bool removed)
+{
+    struct rt *rt = c->rt;
+
+    if (!rt->net_hooks.release || (!c->net_prepared && !removed))
+        return;
+    c->net_prepared = false;
+    c->netns_path[0] = '\0';
+    rt->net_hooks.release(rt->net_hooks.arg, c, removed);
+}
+
 /* ---- find ----------------------------------------------------------------- */
 
 int rt_container_find(struct rt *rt, const char *ref, struct rt_container **ret, struct err *err)
@@ -382,6 +406,8 @@ int rt__container_save(struct rt_container *c)
     json_object_set_new(json_object_get(doc, "State"), "Paused", json_boolean(c->paused));
     json_object_set_new(json_object_get(doc, "State"), "Restarting", json_boolean(c->restarting));
     json_object_set_new(doc, "HasBeenManuallyStopped", json_boolean(c->manual_stop));
+    if (c->networking)
+        json_object_set(doc, "NetworkingConfig", c->networking);
     json_object_set_new(doc, "RestartDelayMs", json_integer((json_int_t)c->restart_delay_ms));
     text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
@@ -571,6 +597,8 @@ static int container_load(struct rt *rt, const char *id)
     c->name = strdup(json_string_value(json_object_get(doc, "Name")) ?: id);
     c->config = json_incref(json_object_get(doc, "Config"));
     c->host_config = json_incref(json_object_get(doc, "HostConfig"));
+    if (json_is_object(json_object_get(doc, "NetworkingConfig")))
+        c->networking = json_incref(json_object_get(doc, "NetworkingConfig"));
     (void)snprintf(c->image_id, sizeof(c->image_id), "%s",
                    json_string_value(json_object_get(doc, "Image")) ?: "");
     c->created_ns = json_integer_value(json_object_get(doc, "Created"));
@@ -605,10 +633,16 @@ static int container_load(struct rt *rt, const char *id)
     /* Live restore: a running container's monitor is still there (or it
      * left an exit record); a created one may have a monitor waiting for a
      * start that never came. */
-    if (c->state == RT_STATE_RUNNING || c->state == RT_STATE_CREATED)
+    /* A restored running container keeps the networking it was given. */
+    if (c->state == RT_STATE_RUNNING)
+        c->net_prepared = true;
+    if (c->state == RT_STATE_RUNNING || c->state == RT_STATE_CREATED) {
         rt__monitor_reconnect(c);
-    else if (c->state == RT_STATE_EXITED)
+        if (c->state == RT_STATE_RUNNING)
+            rt_health_start(c);
+    } else if (c->state == RT_STATE_EXITED) {
         restore_policy(c);
+    }
     return 0;
 }
 
@@ -726,6 +760,7 @@ void rt_close(struct rt *rt)
     if (!rt)
         return;
     rt->closing = true;
+    rt_health_stop_all(rt);
     while (rt->head) {
         struct rt_container *c = rt->head;
         list_del(rt, c);
@@ -869,7 +904,7 @@ static json_t *as_string_array(json_t *v)
     return json_array();
 }
 
-static int validate_config(json_t *cfg, json_t *hc, struct err *err)
+static int validate_config(json_t *cfg, json_t *hc, bool net_hooked, struct err *err)
 {
     static const struct {
         const char *key;
@@ -946,20 +981,18 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
     if (pids < -1)
         return err_set(err, -EINVAL, "invalid PIDs limit %lld", (long long)pids);
 
+    /* With network hooks (overlaynet) the node layer validates networking. */
     const char *nm = json_string_value(json_object_get(hc, "NetworkMode"));
-    if (nm && *nm && strcmp(nm, "default") != 0 && strcmp(nm, "none") != 0 &&
+    if (!net_hooked && nm && *nm && strcmp(nm, "default") != 0 && strcmp(nm, "none") != 0 &&
         strcmp(nm, "host") != 0 && strcmp(nm, "bridge") != 0) {
         if (strncmp(nm, "container:", 10) == 0)
-            return err_set(err, -EINVAL, "network mode '%s' is not supported yet", nm);
+            return err_set(err, -EINVAL, "network mode '%s' is not supported here", nm);
         return err_set(err, -ENOENT, "network %s not found", nm);
     }
-    json_t *pb = json_object_get(hc, "PortBindings");
-    if (json_object_size(pb) > 0)
-        return err_set(err, -EINVAL,
-                       "publishing ports (-p) is not supported yet: shoal has no "
-                       "bridge network; use --network host");
-    if (json_is_true(json_object_get(hc, "PublishAllPorts")))
-        return err_set(err, -EINVAL, "publishing ports (-P) is not supported yet");
+    if (!net_hooked && json_object_size(json_object_get(hc, "PortBindings")) > 0)
+        return err_set(err, -EINVAL, "publishing ports (-p) needs shoald's network support");
+    if (!net_hooked && json_is_true(json_object_get(hc, "PublishAllPorts")))
+        return err_set(err, -EINVAL, "publishing ports (-P) needs shoald's network support");
     json_t *rp = json_object_get(hc, "RestartPolicy");
     const char *rpn = json_string_value(json_object_get(rp, "Name"));
     json_t *rpmax = json_object_get(rp, "MaximumRetryCount");
@@ -1041,6 +1074,12 @@ static int validate_config(json_t *cfg, json_t *hc, struct err *err)
             strcmp(o, "label=disable") == 0 || strcmp(o, "label:disable") == 0)
             continue;
         return err_set(err, -EINVAL, "unsupported security option: %s", o);
+    }
+    {
+        struct rt_health_cfg hcfg;
+        int hr = rt_health_parse(json_object_get(cfg, "Healthcheck"), &hcfg, NULL, err);
+        if (hr < 0)
+            return hr;
     }
     return 0;
 }
@@ -1154,8 +1193,26 @@ static int apply_image_defaults(json_t *cfg, const struct rt_image *img, const c
             json_object_update(ports, json_object_get(cfg, "ExposedPorts"));
         json_object_set_new(cfg, "ExposedPorts", ports);
     }
-    if (!json_object_get(cfg, "Healthcheck") && json_object_get(icfg, "Healthcheck"))
-        json_object_set(cfg, "Healthcheck", json_object_get(icfg, "Healthcheck"));
+    {
+        /* Healthcheck: the user's fields override the image's one by one
+         * (an empty Test or a zero duration inherits), like dockerd. */
+        json_t *ihc = json_object_get(icfg, "Healthcheck");
+        json_t *uhc = json_object_get(cfg, "Healthcheck");
+        if (json_is_object(ihc) && (!uhc || json_is_null(uhc))) {
+            json_object_set(cfg, "Healthcheck", ihc);
+        } else if (json_is_object(ihc) && json_is_object(uhc)) {
+            static const char *const keys[] = {"Test", "Interval", "Timeout", "StartPeriod",
+                                               "Retries"};
+            for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+                json_t *uv = json_object_get(uhc, keys[k]);
+                bool empty = !uv || json_is_null(uv) ||
+                             (json_is_array(uv) && json_array_size(uv) == 0) ||
+                             (json_is_integer(uv) && json_integer_value(uv) == 0);
+                if (empty && json_object_get(ihc, keys[k]))
+                    json_object_set(uhc, keys[k], json_object_get(ihc, keys[k]));
+            }
+        }
+    }
     json_decref(icfg_doc);
     return 0;
 }
@@ -1206,6 +1263,7 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
     struct rt_container *c;
     const char *image;
     char path[4096];
+    json_t *networking = NULL;
     int r;
 
     if (!json_is_object(config))
@@ -1239,9 +1297,17 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
         json_decref(hc);
         return err_set(err, -ENOMEM, "out of memory");
     }
-    r = validate_config(cfg, hc, err);
+    networking = json_object_get(cfg, "NetworkingConfig");
+    networking = json_is_object(networking) ? json_incref(networking) : NULL;
+    json_object_del(cfg, "NetworkingConfig");
+    r = validate_config(cfg, hc, rt->net_hooks.validate != NULL, err);
     if (r < 0)
         goto fail_json;
+    if (rt->net_hooks.validate) {
+        r = rt->net_hooks.validate(rt->net_hooks.arg, cfg, hc, networking, err);
+        if (r < 0)
+            goto fail_json;
+    }
     r = rt_image_get(rt->images, image, &img, err);
     if (r == -ENOENT) {
         char ref[512];
@@ -1288,7 +1354,8 @@ int rt_container_create(struct rt *rt, const char *name, json_t *config, json_t 
     c->name = name && *name ? strdup(name) : generate_name(rt, id);
     c->config = cfg;
     c->host_config = hc;
-    cfg = hc = NULL;
+    c->networking = networking;
+    cfg = hc = networking = NULL;
     (void)snprintf(c->image_id, sizeof(c->image_id), "%s", img->id);
     c->created_ns = time_now_ns();
     c->state = RT_STATE_CREATED;
@@ -1328,6 +1395,7 @@ fail_json:
     rt_image_free(img);
     json_decref(cfg);
     json_decref(hc);
+    json_decref(networking);
     return r;
 }
 
@@ -1537,10 +1605,23 @@ int rt_container_start(struct rt_container *c, rt_done_cb cb, void *arg, struct 
     c->start_arg = arg;
     c->manual_stop = false;
     rt_container_ref(c);
+    if (c->rt->net_hooks.prepare && !c->net_prepared) {
+        c->netns_path[0] = '\0';
+        r = c->rt->net_hooks.prepare(c->rt->net_hooks.arg, c, c->netns_path,
+                                     sizeof(c->netns_path), err);
+        if (r < 0) {
+            c->starting = false;
+            c->start_cb = NULL;
+            rt_container_unref(c);
+            return r;
+        }
+        c->net_prepared = true;
+    }
     r = rt__monitor_start(c, err);
     if (r < 0) {
         c->starting = false;
         c->start_cb = NULL;
+        net_release(c, false);
         rt_container_unref(c);
         return r;
     }
@@ -1573,6 +1654,7 @@ void rt__container_started(struct rt_container *c, int pid)
     c->paused = false;
     (void)rt__container_save(c);
     log_debug("started container %.12s pid %d", c->id, pid);
+    rt_health_start(c);
     rt__event(c, "start", NULL);
     if (c->starting)
         finish_start(c, 0, NULL);
@@ -1599,6 +1681,7 @@ void rt__container_start_failed(struct rt_container *c, int code, const char *ms
      * ("created", or "exited" for a restart) with the error recorded. */
     if (c->state == RT_STATE_RUNNING)
         c->state = RT_STATE_EXITED;
+    net_release(c, false);
     (void)rt__container_save(c);
     log_info("container %.12s failed to start: %s", c->id, msg);
     if (c->starting)
@@ -1663,8 +1746,10 @@ void rt__container_exited(struct rt_container *c, int exit_code, bool oom, const
         c->error = strdup(error);
     }
     (void)rt__container_save(c);
+    rt_health_stop(c);
     log_debug("container %.12s exited with %d", c->id, exit_code);
     rt__monitor_detach(c);
+    net_release(c, false);
     end_attaches(c);
     fire_waiters(c, false, NULL);
     {
@@ -1985,6 +2070,7 @@ static int do_remove(struct rt_container *c, rt_done_cb cb, void *arg, struct er
     c->remove_arg = arg;
     (void)rt__container_save(c);
     rt__monitor_detach(c);
+    net_release(c, true);
     /* The monitor removes the cgroup; do it again in case it died. */
     (void)snprintf(cg, sizeof(cg), "%s/%s", rt->cgroup_parent, c->id);
     (void)rt_cgroup_destroy(rt->cgroup_root, rt->cg_mode, cg, NULL);

@@ -212,6 +212,11 @@ json_t *rt_container_summary(struct rt_container *c)
     } else if (c->state == RT_STATE_RUNNING && c->paused) {
         size_t l = strlen(status);
         (void)snprintf(status + l, sizeof(status) - l, " (Paused)");
+    } else if (c->state == RT_STATE_RUNNING && rt_health_get(c) != RT_HEALTH_NONE) {
+        size_t l = strlen(status);
+        enum rt_health_status hs = rt_health_get(c);
+        (void)snprintf(status + l, sizeof(status) - l, " (%s%s)",
+                       hs == RT_HEALTH_STARTING ? "health: " : "", rt_health_status_name(hs));
     }
     o = json_pack("{s:s, s:[s+], s:s, s:s, s:s, s:I, s:[], s:o, s:s, s:s, s:{s:s},"
                   " s:{s:{s:o}}, s:[]}",
@@ -255,6 +260,11 @@ json_t *rt_container_inspect(struct rt_container *c)
                   "OOMKilled", c->oom_killed, "Dead", c->state == RT_STATE_DEAD, "Pid",
                   c->state == RT_STATE_RUNNING ? c->pid : 0, "ExitCode", c->exit_code, "Error",
                   c->error ? c->error : "", "StartedAt", started, "FinishedAt", finished);
+    {
+        json_t *health = rt_health_inspect(c);
+        if (health)
+            json_object_set_new(state, "Health", health);
+    }
     lower[0] = '\0';
     {
         struct rt_image *img = NULL;
@@ -301,6 +311,8 @@ json_t *rt_container_inspect(struct rt_container *c)
                       c->host_config, "GraphDriver", graph, "Mounts", "Config", c->config,
                       "NetworkSettings", net);
     }
+    if (o && c->networking)
+        json_object_set(o, "NetworkingConfig", c->networking);
     json_decref(argv);
     return o;
 }

@@ -32,6 +32,7 @@ struct rt {
     bool closing;
     rt_event_cb event_cb;
     void *event_arg;
+    struct rt_net_hooks net_hooks; /* set by the node layer; all NULL: none */
 };
 
 struct mon_conn;
@@ -90,6 +91,9 @@ struct rt_container {
 
     /* stdin that arrived before the monitor connection (docker run -i sends
      * it right after attach, before start) */
+    json_t *networking;  /* NetworkingConfig of the create request (aliases...) */
+    char netns_path[256]; /* from net_hooks.prepare for the current run */
+    bool net_prepared;
     struct buf stdin_pending;
     bool stdin_eof_pending;
 

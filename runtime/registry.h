@@ -166,4 +166,16 @@ int rt_reg_distribution(const char *ref, const struct rt_reg_opts *opts, json_t 
 int rt_reg_login(const char *server, const struct rt_reg_auth *auth, const char *const *insecure,
                  size_t n_insecure, struct err *err);
 
+/* Restrict which registries shoald may contact (shoald --registry-allow,
+ * used by the test suites so that nothing ever reaches out of the machine):
+ * entries are host, host:port or IPv4 CIDRs; loopback is always allowed. With
+ * no entries (the default) every registry is allowed. Checked on every
+ * request's URL before any name resolution; redirects are not followed while
+ * a list is set. Call once at start-up, before any pull. */
+void rt_reg_set_allowed(const char *const *entries, size_t n);
+/* true if host (as in a reference: "name[:port]") may be contacted. */
+bool rt_reg_host_allowed(const char *host);
+/* true when an allow list is in force. */
+bool rt_reg_restricted(void);
+
 #endif

@@ -418,6 +418,22 @@ static int perform(struct reg_client *c, const struct req_spec *rq, struct reg_s
 
     memset(resp, 0, sizeof(*resp));
     resp->content_length = -1;
+    {
+        /* --registry-allow: refuse before curl resolves anything */
+        char host[300];
+        const char *p = strstr(rq->url, "://");
+        size_t len;
+        p = p ? p + 3 : rq->url;
+        len = strcspn(p, "/?#");
+        (void)snprintf(host, sizeof(host), "%.*s", (int)len, p);
+        if (strchr(host, '@'))
+            memmove(host, strchr(host, '@') + 1, strlen(strchr(host, '@') + 1) + 1);
+        if (!rt_reg_host_allowed(host))
+            return err_set(err, -EACCES,
+                           "registry %s is not allowed: shoald was started with "
+                           "--registry-allow and this host is not in the list",
+                           host);
+    }
     buf_init(&x.errbody);
     x.h = curl_easy_init();
     if (!x.h)
@@ -444,11 +460,11 @@ static int perform(struct reg_client *c, const struct req_spec *rq, struct reg_s
         (void)curl_easy_setopt(x.h, CURLOPT_SHARE, c->share);
     if (strcmp(rq->method, "GET") == 0) {
         /* blobs may redirect to storage; credentials are not forwarded there */
-        (void)curl_easy_setopt(x.h, CURLOPT_FOLLOWLOCATION, 1L);
+        (void)curl_easy_setopt(x.h, CURLOPT_FOLLOWLOCATION, rt_reg_restricted() ? 0L : 1L);
         (void)curl_easy_setopt(x.h, CURLOPT_MAXREDIRS, 5L);
     } else if (strcmp(rq->method, "HEAD") == 0) {
         (void)curl_easy_setopt(x.h, CURLOPT_NOBODY, 1L);
-        (void)curl_easy_setopt(x.h, CURLOPT_FOLLOWLOCATION, 1L);
+        (void)curl_easy_setopt(x.h, CURLOPT_FOLLOWLOCATION, rt_reg_restricted() ? 0L : 1L);
     } else if (strcmp(rq->method, "PUT") == 0 && rq->up_fd >= 0) {
         (void)curl_easy_setopt(x.h, CURLOPT_UPLOAD, 1L);
         (void)curl_easy_setopt(x.h, CURLOPT_READFUNCTION, on_read);

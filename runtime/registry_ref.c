@@ -140,6 +140,30 @@ bool rt_reg_host_insecure(const char *host, const char *const *insecure, size_t 
     return false;
 }
 
+static const char *const *allowed;
+static size_t n_allowed;
+static bool allow_set;
+
+void rt_reg_set_allowed(const char *const *entries, size_t n)
+{
+    allowed = entries;
+    n_allowed = n;
+    allow_set = n > 0;
+}
+
+bool rt_reg_restricted(void)
+{
+    return allow_set;
+}
+
+bool rt_reg_host_allowed(const char *host)
+{
+    if (!allow_set)
+        return true;
+    /* the same matching as --insecure-registry: loopback, names, host:port, CIDRs */
+    return rt_reg_host_insecure(host, allowed, n_allowed);
+}
+
 /* ---- X-Registry-Auth ------------------------------------------------------------------- */
 
 void rt_reg_auth_clear(struct rt_reg_auth *a)

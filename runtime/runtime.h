@@ -185,6 +185,51 @@ int rt_container_rename(struct rt_container *c, const char *name, struct err *er
 int rt_container_log_files(const struct rt_container *c, char ***ret, size_t *ret_n);
 void rt_strv_free(char **v);
 
+/* ---- health checks (runtime/health.c) -------------------------------------- */
+
+#define RT_HEALTH_DEFAULT_INTERVAL_MS 30000
+#define RT_HEALTH_DEFAULT_TIMEOUT_MS  30000
+#define RT_HEALTH_DEFAULT_RETRIES     3
+#define RT_HEALTH_LOG_MAX             5
+#define RT_HEALTH_OUTPUT_MAX          4096
+
+enum rt_health_status { RT_HEALTH_NONE, RT_HEALTH_STARTING, RT_HEALTH_HEALTHY, RT_HEALTH_UNHEALTHY };
+
+struct rt_health_cfg {
+    bool enabled; /* a CMD or CMD-SHELL test (not NONE, not empty) */
+    int64_t interval_ms, timeout_ms, start_period_ms;
+    int retries;
+};
+
+struct rt_health_state {
+    enum rt_health_status status;
+    int failing; /* FailingStreak */
+};
+
+/* Parse a Docker Healthcheck object (Test, Interval/Timeout/StartPeriod in ns,
+ * Retries; defaults 30 s / 30 s / 0 / 3). *ret_test (may be NULL) gets the
+ * probe's argv for CMD / CMD-SHELL (["/bin/sh","-c",x]). -EINVAL on bad input. */
+int rt_health_parse(json_t *hc, struct rt_health_cfg *cfg, json_t **ret_test, struct err *err);
+/* One probe result: dockerd's state machine (success -> healthy, streak 0;
+ * failures inside the start period while starting are ignored; Retries
+ * consecutive failures -> unhealthy). since_start_ms: probe start - container start. */
+void rt_health_apply(struct rt_health_state *st, const struct rt_health_cfg *cfg, int exit_code,
+                     int64_t since_start_ms);
+const char *rt_health_status_name(enum rt_health_status s);
+/* Start (again: state reset to "starting") or stop a container's checks; the
+ * runtime calls these on start / exit. */
+void rt_health_start(struct rt_container *c);
+void rt_health_stop(struct rt_container *c);
+void rt_health_stop_all(struct rt *rt);
+/* Keep / drop the last State.Health of a stopped container (health is NULL or a
+ * new reference the function takes). */
+void rt_health_keep_last(const struct rt_container *c, json_t *health);
+void rt_health_forget(const struct rt_container *c);
+/* State.Health (new reference) or NULL when the container has no check. */
+json_t *rt_health_inspect(const struct rt_container *c);
+/* Current status of a running container's check (RT_HEALTH_NONE without). */
+enum rt_health_status rt_health_get(const struct rt_container *c);
+
 /* Counts for /info. */
 void rt_counts(struct rt *rt, size_t *total, size_t *running, size_t *paused, size_t *stopped);
 

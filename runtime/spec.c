@@ -192,10 +192,15 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     spec.upperdir = upper;
     spec.workdir = work;
     spec.rootfs = rootfs;
-    if (nm && strcmp(nm, "host") == 0)
+    if (c->netns_path[0]) {
+        /* a namespace prepared by the network hooks (bridge, user network, container:X) */
+        spec.net_mode = SHOAL__RT__RT_NET_MODE__RT_NET_PATH;
+        spec.netns_path = c->netns_path;
+    } else if (nm && strcmp(nm, "host") == 0) {
         spec.net_mode = SHOAL__RT__RT_NET_MODE__RT_NET_HOST;
-    else
+    } else {
         spec.net_mode = SHOAL__RT__RT_NET_MODE__RT_NET_NONE;
+    }
 
     /* capabilities */
     if (privileged) {

@@ -1,11 +1,12 @@
 /* tests/unit/test_onet_ipam.c - CIDR parsing and address pools (no root). */
+#include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-#include <errno.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "overlaynet/internal.h"
 

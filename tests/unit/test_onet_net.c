@@ -7,13 +7,12 @@
  * uses names of its own (bridge onettst0, table onettest, 10.231-10.236.x)
  * and is removed at the end, also on failure (group teardown).
  */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "lib/err.h"
 #include "lib/util.h"
+
 #include "overlaynet/overlaynet.h"
 
 static char root[256];
@@ -32,9 +34,18 @@ static uv_loop_t *loop;
 static pid_t bg[16];
 static size_t n_bg;
 
-#define ID(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+#define ID(c)                                                                                      \
+    c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+        c c c c c c c c c c c c c c c c c
 
 /* ---- helpers ----------------------------------------------------------- */
+
+static void quiet_system(const char *cmd)
+{
+    if (system(cmd) != 0) {
+        /* cleanup of things that may not exist */
+    }
+}
 
 struct run_ctx {
     bool done;
@@ -89,7 +100,7 @@ static char *out(void)
 #define assert_has(want)                                                                           \
     do {                                                                                           \
         if (!strstr(out(), want))                                                                  \
-            fail_msg("output lacks '%s':\n%s", want, out());                                      \
+            fail_msg("output lacks '%s':\n%s", want, out());                                       \
     } while (0)
 
 static void bg_start(const char *cmd)
@@ -142,8 +153,12 @@ static int prepare(const char *id, const char *name, const char *hc_json, const 
     json_t *hc = json_loads(hc_json, 0, NULL);
     json_t *cfg = json_loads("{\"ExposedPorts\": {\"7000/tcp\": {}}}", 0, NULL);
     json_t *nw = net_json ? json_loads(net_json, 0, NULL) : NULL;
-    struct onet_ctr c = {
-        .id = id, .name = name, .hostname = name, .config = cfg, .host_config = hc, .networking = nw};
+    struct onet_ctr c = {.id = id,
+                         .name = name,
+                         .hostname = name,
+                         .config = cfg,
+                         .host_config = hc,
+                         .networking = nw};
     int r;
 
     assert_non_null(hc);
@@ -185,7 +200,8 @@ static int group_setup(void **state)
     (void)snprintf(exec_root, sizeof(exec_root), "%s/exec", root);
     (void)snprintf(resolv, sizeof(resolv), "%s/resolv.conf", root);
     (void)snprintf(outfile, sizeof(outfile), "%s/out", root);
-    (void)write_file_atomic(resolv, "search example.test\nnameserver 127.0.0.77\n", 43, 0644, false);
+    (void)write_file_atomic(resolv, "search example.test\nnameserver 127.0.0.77\n", 43, 0644,
+                            false);
     (void)mkdir_p(data_root, 0700);
     (void)mkdir_p(exec_root, 0700);
     loop = uv_default_loop();
@@ -209,7 +225,7 @@ static int group_teardown(void **state)
     }
     uv_run(loop, UV_RUN_NOWAIT);
     /* belt and braces: nothing of ours may survive a failed run */
-    (void)system("ip link del onettst0 2>/dev/null; ip netns del onet-out 2>/dev/null; "
+    quiet_system("ip link del onettst0 2>/dev/null; ip netns del onet-out 2>/dev/null; "
                  "ip link del onet-out0 2>/dev/null; nft delete table ip onettest 2>/dev/null");
     (void)rm_rf(root);
     return 0;
@@ -297,7 +313,8 @@ static void test_onet_default_bridge_ports_nat(void **state)
     size_t i;
     json_t *v;
     bool seen7000 = false;
-    json_array_foreach(ps, i, v) {
+    json_array_foreach(ps, i, v)
+    {
         if (json_integer_value(json_object_get(v, "PrivatePort")) == 7000)
             seen7000 = json_integer_value(json_object_get(v, "PublicPort")) > 0;
     }
@@ -305,11 +322,11 @@ static void test_onet_default_bridge_ports_nat(void **state)
     assert_true(seen7000);
     json_t *st = onet_container_settings_json(onet, ID("a"), "default");
     assert_string_equal(json_string_value(json_object_get(st, "IPAddress")), "10.231.0.2");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(json_object_get(st, "Ports"), "80/tcp"),
-                                           0),
-                            "HostPort")),
-                        "18981");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(st, "Ports"), "80/tcp"), 0),
+            "HostPort")),
+        "18981");
     json_decref(st);
     char *hosts = NULL, *rc = NULL;
     assert_int_equal(onet_container_etc_files(onet, ID("a"), "web", "default", &hosts, &rc), 0);
@@ -402,7 +419,8 @@ static void test_onet_user_networks_dns(void **state)
              " q,a=s.recvfrom(512); i=12\n"
              " while q[i]: i+=q[i]+1\n"
              " r=q[:2]+b'\\x81\\x80'+q[4:6]+b'\\x00\\x01\\x00\\x00\\x00\\x00'+q[12:i+5]\n"
-             " r+=b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04'+bytes([198,51,100,7])\n"
+             " r+=b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04'+bytes([198,51,"
+             "100,7])\n"
              " s.sendto(r,a)\"");
 
     assert_int_equal(sh("nsenter --net=%s busybox nslookup c1 127.0.0.11", p2), 0);
@@ -412,13 +430,14 @@ static void test_onet_user_networks_dns(void **state)
     assert_int_equal(sh("nsenter --net=%s busybox nslookup c1.n1 127.0.0.11", p2), 0);
     assert_has("10.232.0.2");
     /* tcp too */
-    assert_int_equal(sh("nsenter --net=%s python3 -c \"import socket\n"
-                        "q=bytes.fromhex('abcd01000001000000000000')+b'\\x02c1\\x00\\x00\\x01\\x00\\x01'\n"
-                        "s=socket.create_connection(('127.0.0.11',53),3)\n"
-                        "s.sendall(len(q).to_bytes(2,'big')+q); r=s.recv(600)\n"
-                        "print(list(r[-4:]))\"",
-                        p2),
-                     0);
+    assert_int_equal(
+        sh("nsenter --net=%s python3 -c \"import socket\n"
+           "q=bytes.fromhex('abcd01000001000000000000')+b'\\x02c1\\x00\\x00\\x01\\x00\\x01'\n"
+           "s=socket.create_connection(('127.0.0.11',53),3)\n"
+           "s.sendall(len(q).to_bytes(2,'big')+q); r=s.recv(600)\n"
+           "print(list(r[-4:]))\"",
+           p2),
+        0);
     assert_has("[10, 232, 0, 2]");
     /* forwarded to the upstream */
     assert_int_equal(sh("nsenter --net=%s busybox nslookup outside.example 127.0.0.11", p2), 0);
@@ -454,10 +473,10 @@ static void test_onet_user_networks_dns(void **state)
     /* inspect and list */
     assert_int_equal(onet_network_inspect(onet, "n1", &j, &err), 0);
     assert_int_equal(json_object_size(json_object_get(j, "Containers")), 2);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(json_object_get(j, "IPAM"), "Config"), 0),
-                            "Subnet")),
-                        "10.232.0.0/24");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(j, "IPAM"), "Config"), 0), "Subnet")),
+        "10.232.0.0/24");
     json_decref(j);
     json_t *f = json_pack("{s:[s]}", "label", "a=b");
     j = onet_network_list(onet, f);
@@ -519,7 +538,7 @@ static void test_onet_restart_and_cleanup(void **state)
     assert_int_not_equal(sh("ip -o link | grep -E 'veth|br-'"), 0);
     (void)snprintf(tbl, sizeof(tbl), "%s/netns", exec_root);
     assert_int_not_equal(access(tbl, F_OK), 0);
-    (void)system("ip netns del onet-out 2>/dev/null");
+    quiet_system("ip netns del onet-out 2>/dev/null");
 }
 
 int main(void)

@@ -205,9 +205,30 @@ static void test_select_platform(void **state)
 }
 
 
+static void test_registry_allow_list(void **state)
+{
+    static const char *const allow[] = {"127.0.0.1", "10.1.0.0/16", "reg.local:5000"};
+
+    (void)state;
+    rt_reg_set_allowed(NULL, 0);
+    assert_false(rt_reg_restricted());
+    assert_true(rt_reg_host_allowed("registry-1.docker.io"));
+    rt_reg_set_allowed(allow, 3);
+    assert_true(rt_reg_restricted());
+    assert_false(rt_reg_host_allowed("registry-1.docker.io"));
+    assert_false(rt_reg_host_allowed("reg.local:5001"));
+    assert_true(rt_reg_host_allowed("reg.local:5000"));
+    assert_true(rt_reg_host_allowed("127.0.0.1:5000"));
+    assert_true(rt_reg_host_allowed("localhost:5000"));
+    assert_true(rt_reg_host_allowed("10.1.2.3:443"));
+    assert_false(rt_reg_host_allowed("10.2.0.1"));
+    rt_reg_set_allowed(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry_allow_list),
         cmocka_unit_test(test_ref_short_name_is_docker_hub),
         cmocka_unit_test(test_ref_registry_port_and_digest),
         cmocka_unit_test(test_ref_invalid),

@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# 30-networks: the default bridge, published ports, user-defined networks with
+# DNS, isolation, errors, and nothing left behind after a stop.
+#
+# All traffic stays on this machine: containers talk to each other on the
+# daemon's bridges and the host reaches published ports on 127.0.0.1 and the
+# bridge address. Container tests need the runtime's network hooks (they are
+# skipped while shoald logs that it has none).
+
+load helpers
+
+setup_file() { suite_setup_file; }
+teardown_file() { suite_teardown_file; }
+teardown() { suite_teardown; }
+
+requires_net_hooks() {
+    requires_shoald "shoal's bridge networking"
+    if grep -q "no network hooks yet" "$DAEMON_LOG"; then
+        skip "the runtime does not call the network hooks yet"
+    fi
+}
+
+# ip of container $1 on network $2
+ctr_ip() {
+    docker inspect -f "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}" "$1"
+}
+
+@test "network ls shows bridge, host and none" {
+    run docker network ls --format '{{.Name}} {{.Driver}}'
+    [ "$status" -eq 0 ]
+    [[ $output == *"bridge bridge"* ]]
+    [[ $output == *"host host"* ]]
+    [[ $output == *"none null"* ]]
+}
+
+@test "network create, inspect, ls with filters, rm" {
+    requires_shoald "shoal's network ids"
+    run docker network create --subnet 10.247.0.0/24 --gateway 10.247.0.254 --label team=a nt1
+    [ "$status" -eq 0 ]
+    [ "${#output}" -eq 64 ]
+    run docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Labels.team}} {{.Internal}}' nt1
+    [ "$output" = "10.247.0.0/24 10.247.0.254 a false" ]
+    docker network create --internal nti
+    run docker network inspect -f '{{.Internal}}' nti
+    [ "$output" = "true" ]
+    run docker network ls -q --filter label=team=a
+    [ "$(echo "$output" | wc -l)" -eq 1 ]
+    docker network rm nt1 nti
+    run docker network inspect nt1
+    [ "$status" -ne 0 ]
+    [[ $output == *"network nt1 not found"* ]]
+}
+
+@test "bad network input gets clear errors" {
+    requires_shoald "shoal's messages"
+    docker network create --subnet 10.248.0.0/24 nb1
+    run docker network create nb1
+    [ "$status" -ne 0 ]
+    [[ $output == *"network with name nb1 already exists"* ]]
+    run docker network create --subnet 10.248.0.128/25 nb2
+    [ "$status" -ne 0 ]
+    [[ $output == *"Pool overlaps with other one on this address space"* ]]
+    run docker network create --subnet 10.248.1.300/24 nb3
+    [ "$status" -ne 0 ]
+    [[ $output == *"invalid CIDR address"* ]]
+    run docker network create --subnet 10.249.0.0/24 --gateway 10.1.1.1 nb4
+    [ "$status" -ne 0 ]
+    run docker network rm bridge
+    [ "$status" -ne 0 ]
+    run docker network ls --format '{{.Name}}'
+    [[ $output != *nb2* && $output != *nb3* && $output != *nb4* ]]
+    docker network rm nb1
+}
+
+@test "networks persist across a daemon restart; prune removes unused ones" {
+    requires_shoald "shoal's data root"
+    docker network create --subnet 10.250.0.0/24 keep1
+    daemon_stop
+    daemon_start
+    run docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' keep1
+    [ "$output" = "10.250.0.0/24" ]
+    run docker network prune -f
+    [ "$status" -eq 0 ]
+    [[ $output == *keep1* ]]
+    run docker network inspect keep1
+    [ "$status" -ne 0 ]
+}
+
+@test "published port reachable from 127.0.0.1 and the bridge address" {
+    requires_net_hooks
+    docker run -d --name web -p 18080:80 bb:latest \
+        sh -c 'mkdir -p /www && echo hello-web >/www/index.html && exec httpd -f -p 80 -h /www'
+    retry 50 0.1 curl -fsS --max-time 2 http://127.0.0.1:18080/
+    run curl -fsS --max-time 5 http://127.0.0.1:18080/
+    [ "$output" = "hello-web" ]
+    gw=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' bridge)
+    run curl -fsS --max-time 5 "http://$gw:18080/"
+    [ "$output" = "hello-web" ]
+    ip=$(ctr_ip web bridge)
+    run curl -fsS --max-time 5 "http://$ip:80/"
+    [ "$output" = "hello-web" ]
+    run docker port web 80
+    [[ $output == *"0.0.0.0:18080"* ]]
+    # the same host port again
+    run docker run -d --name web2 -p 18080:80 bb:latest sleep 100
+    [ "$status" -ne 0 ]
+    [[ $output == *"port is already allocated"* ]]
+    docker rm -f web2 >/dev/null 2>&1 || true
+}
+
+@test "-P publishes exposed ports on free host ports" {
+    requires_net_hooks
+    docker run -d --name pub --expose 7000 -P bb:latest sleep 100
+    run docker port pub 7000
+    [ "$status" -eq 0 ]
+    [[ $output =~ 0\.0\.0\.0:[0-9]+ ]]
+    docker rm -f pub
+}
+
+@test "user network: names and aliases resolve, other networks are isolated" {
+    requires_net_hooks
+    docker network create --subnet 10.251.0.0/24 un1
+    docker network create --subnet 10.252.0.0/24 un2
+    docker run -d --name ua --network un1 --network-alias alias-a bb:latest sleep 300
+    run docker run --rm --network un1 bb:latest nslookup ua
+    [ "$status" -eq 0 ]
+    [[ $output == *"10.251.0."* ]]
+    run docker run --rm --network un1 bb:latest nslookup alias-a
+    [[ $output == *"10.251.0."* ]]
+    ip=$(ctr_ip ua un1)
+    run docker run --rm --network un1 bb:latest ping -c1 -W2 "$ip"
+    [ "$status" -eq 0 ]
+    run docker run --rm --network un2 bb:latest ping -c1 -W1 "$ip"
+    [ "$status" -ne 0 ]
+    run docker network rm un1
+    [ "$status" -ne 0 ]
+    [[ $output == *"error while removing network: network un1 id "*" has active endpoints"* ]]
+    run docker run --rm --network un1 bb:latest cat /etc/resolv.conf
+    [[ $output == *"nameserver 127.0.0.11"* ]]
+}
+
+@test "--network none, host and container:" {
+    requires_net_hooks
+    run docker run --rm --network none bb:latest ip -o link
+    [[ $output != *eth0* ]]
+    run docker run --rm --network container:ua bb:latest ip -o -4 addr show eth0
+    [[ $output == *"10.251.0."* ]]
+}
+
+@test "an internal network has no route out" {
+    requires_net_hooks
+    docker network create --internal --subnet 10.253.0.0/24 uint
+    run docker run --rm --network uint bb:latest ip route
+    [[ $output != *default* ]]
+    gw=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' bridge)
+    run docker run --rm --network uint bb:latest ping -c1 -W1 "$gw"
+    [ "$status" -ne 0 ]
+}
+
+@test "nothing of ours is left after rm -f and a daemon stop" {
+    requires_net_hooks
+    # shellcheck disable=SC2046
+    docker rm -f $(docker ps -aq) >/dev/null
+    docker network prune -f >/dev/null
+    daemon_stop
+    run ip link show shoal0
+    [ "$status" -ne 0 ]
+    run nft list table ip shoal
+    [ "$status" -ne 0 ]
+    run bash -c "ip -o link | grep -E ' (veth|br-)'"
+    [ "$status" -ne 0 ]
+    daemon_start
+}
