@@ -1,0 +1,104 @@
+/*
+ * manager/cluster.h - the swarm runtime of one shoald: local swarm state on
+ * disk, role (worker or manager), the cluster port, raft + the store FSM on
+ * managers, the join exchange (server and client), follower -> leader write
+ * forwarding, and agent sessions with heartbeats (dispatcher on the leader).
+ *
+ * One object per daemon, created at start-up and kept for the whole process
+ * (it is never freed while the loop runs; mgr_cluster_shutdown closes its
+ * handles). Everything runs on the daemon's loop; nothing is thread safe.
+ *
+ * State on disk, <data-root>/swarm/:
+ *   state.json      node id, cluster id, role, raft id, addresses, managers
+ *   ca.pem          the swarm's root certificate
+ *   node-key.pem    this node's key, node-cert.pem its certificate
+ *   raft/           libraft's log and snapshots (managers)
+ *
+ * Asynchronous operations report through a mgr_cluster_cb that runs exactly
+ * once (from the loop) when they returned 0; a negative return means the
+ * callback never runs and err says why. Error codes: ERR_NOT_MANAGER (503,
+ * worker), ERR_NOT_LEADER (503, no reachable leader), -EEXIST/-EBUSY/-EINVAL
+ * and the store's codes (mgr_api_error gives Docker's wording).
+ */
+#ifndef MANAGER_CLUSTER_H
+#define MANAGER_CLUSTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/err.h"
+
+#include "manager/json.h"
+#include "manager/store.h"
+
+#define MGR_DEFAULT_LISTEN_ADDR "0.0.0.0:2377"
+#define MGR_MSG_NOT_MANAGER                                                                        \
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "    \
+    "state. Please run this command on a manager node or promote the current node to a manager."
+#define MGR_MSG_ALREADY_IN_SWARM                                                                   \
+    "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and "  \
+    "join another one."
+#define MGR_MSG_NOT_IN_SWARM                                                                       \
+    "This node is not part of a swarm"
+#define MGR_MSG_LEAVE_MANAGER                                                                      \
+    "You are attempting to leave the swarm on a node that is participating as a manager. "       \
+    "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "  \
+    "this message."
+#define MGR_MSG_NO_LEADER                                                                          \
+    "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too " \
+    "few managers are online. Make sure more than half of the managers are online."
+
+struct mgr_cluster_opts {
+    uv_loop_t *loop;
+    const char *data_root;
+    const char *listen_addr;    /* NULL: the request's, else 0.0.0.0:2377 */
+    const char *advertise_addr; /* NULL: the request's, else derived */
+    unsigned heartbeat_ms;      /* agent heartbeat period; 0 = 2000 */
+    unsigned heartbeat_grace;   /* missed periods before Down; 0 = 3 */
+    const char *engine_version;
+};
+
+enum mgr_local_state {
+    MGR_LOCAL_INACTIVE,
+    MGR_LOCAL_PENDING,
+    MGR_LOCAL_ACTIVE,
+    MGR_LOCAL_ERROR,
+};
+
+struct mgr_cluster;
+
+/* Create the runtime; if <data-root>/swarm/state.json exists, rejoin the
+ * swarm (port, raft replay, agent). */
+int mgr_cluster_open(const struct mgr_cluster_opts *o, struct mgr_cluster **ret, struct err *err);
+/* Close raft, the port and every channel (daemon exit). */
+void mgr_cluster_shutdown(struct mgr_cluster *c);
+
+enum mgr_local_state mgr_cluster_state(const struct mgr_cluster *c);
+const char *mgr_cluster_state_str(const struct mgr_cluster *c);
+/* Active and running as a manager (holding the store). */
+bool mgr_cluster_is_manager(const struct mgr_cluster *c);
+const char *mgr_cluster_node_id(const struct mgr_cluster *c);
+/* The replicated store (managers only, else NULL). */
+const struct mgr_store *mgr_cluster_store(const struct mgr_cluster *c);
+/* The Swarm section of GET /info (new reference). */
+json_t *mgr_cluster_info_json(const struct mgr_cluster *c);
+/* Live leader/reachability view for mgr_json_node (ctx valid while c is). */
+void mgr_cluster_json_ctx(struct mgr_cluster *c, struct mgr_json_ctx *ctx);
+
+/* status 0: id = the node id (init) or the object id a write touched. */
+typedef void (*mgr_cluster_cb)(int status, const struct err *err, const char *id, void *data);
+
+int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req,
+                     mgr_cluster_cb cb, void *data, struct err *err);
+int mgr_cluster_join(struct mgr_cluster *c, const struct mgr_swarm_join_req *req,
+                     mgr_cluster_cb cb, void *data, struct err *err);
+int mgr_cluster_leave(struct mgr_cluster *c, bool force, mgr_cluster_cb cb, void *data,
+                      struct err *err);
+/* Replicate one store command (packed here; request id and timestamp filled
+ * in). On a follower the command is forwarded to the leader. */
+int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb, void *data,
+                      struct err *err);
+
+#endif
