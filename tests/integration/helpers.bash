@@ -130,9 +130,12 @@ _daemon_argv() {
             --cgroup-parent "/$CGROUP_PARENT" --storage-driver overlay2
     else
         # --registry-allow: no test may make shoald reach past loopback (a pull
-        # of docker.io/library/x would otherwise look up registry-1.docker.io)
+        # of docker.io/library/x would otherwise look up registry-1.docker.io);
+        # --dns: names the embedded DNS does not know are relayed to a loopback
+        # address where nothing answers, never to the host's real resolvers
         printf '%s\n' "$SHOAL_BUILD/shoald" --data-root "$T/d" --exec-root "$T/r" \
-            -H "unix://$SOCK" --log-level debug --registry-allow 127.0.0.1
+            -H "unix://$SOCK" --log-level debug --registry-allow 127.0.0.1 \
+            --dns 127.0.0.9
     fi
 }
 
