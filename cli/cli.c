@@ -128,6 +128,12 @@ static void usage(FILE *f)
             "\nGlobal Options:\n"
             "  -H, --host string   Daemon socket to connect to (env SHOAL_HOST, default "
             "%s)\n"
+            "      --tls           Use TLS; implied by --tlsverify\n"
+            "      --tlscacert string  Trust certs signed only by this CA (default "
+            "$SHOAL_CERT_PATH/ca.pem, ~/.shoal/ca.pem)\n"
+            "      --tlscert string    Path to TLS certificate file (default .../cert.pem)\n"
+            "      --tlskey string     Path to TLS key file (default .../key.pem)\n"
+            "      --tlsverify     Use TLS and verify the remote (env SHOAL_TLS_VERIFY)\n"
             "  -h, --help          Print usage\n"
             "  -v, --version       Print version information and quit\n"
             "\nRun 'shoal COMMAND --help' for more information on a command.\n",
@@ -148,6 +154,11 @@ int cli_main(int argc, char **argv)
     struct cli_ctx ctx;
     struct err err = {0};
     const char *host = getenv("SHOAL_HOST");
+    const char *ca = NULL, *cert = NULL, *key = NULL;
+    const char *cert_path = getenv("SHOAL_CERT_PATH");
+    const char *tls_env = getenv("SHOAL_TLS_VERIFY");
+    struct cli_tls_opts tls = {0};
+    char paths[3][4096];
     cli_cmd_fn fn = NULL;
     int i, rc;
 
@@ -165,6 +176,24 @@ int cli_main(int argc, char **argv)
             host = a + 7;
         } else if (strncmp(a, "-H", 2) == 0 && a[2]) {
             host = a + 2;
+        } else if (strcmp(a, "--tls") == 0) {
+            tls.enabled = true;
+        } else if (strcmp(a, "--tlsverify") == 0 || strcmp(a, "--tlsverify=true") == 0) {
+            tls.enabled = tls.verify = true;
+        } else if (strcmp(a, "--tlscacert") == 0 || strcmp(a, "--tlscert") == 0 ||
+                   strcmp(a, "--tlskey") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "flag needs an argument: %s\n", a);
+                return 125;
+            }
+            *(strcmp(a, "--tlscacert") == 0 ? &ca : strcmp(a, "--tlscert") == 0 ? &cert : &key) =
+                argv[++i];
+        } else if (strncmp(a, "--tlscacert=", 12) == 0) {
+            ca = a + 12;
+        } else if (strncmp(a, "--tlscert=", 10) == 0) {
+            cert = a + 10;
+        } else if (strncmp(a, "--tlskey=", 9) == 0) {
+            key = a + 9;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -221,6 +250,33 @@ int cli_main(int argc, char **argv)
     if (cli_client_init(&ctx.client, host, &err) < 0) {
         fprintf(stderr, "shoal: %s\n", err.msg);
         return 1;
+    }
+    /* like docker: SHOAL_TLS_VERIFY (any non-empty value) turns verification
+     * on; the files default to ca.pem, cert.pem, key.pem in SHOAL_CERT_PATH
+     * (default ~/.shoal) */
+    if (tls_env && *tls_env)
+        tls.enabled = tls.verify = true;
+    if (ca || cert || key)
+        tls.enabled = true;
+    if (tls.enabled) {
+        const char *home = getenv("HOME");
+        const char *names[3] = {"ca.pem", "cert.pem", "key.pem"};
+        const char **dst[3] = {&ca, &cert, &key};
+
+        for (int k = 0; k < 3; k++) {
+            if (*dst[k])
+                continue;
+            if (cert_path && *cert_path)
+                (void)snprintf(paths[k], sizeof(paths[k]), "%s/%s", cert_path, names[k]);
+            else
+                (void)snprintf(paths[k], sizeof(paths[k]), "%s/.shoal/%s", home ? home : "",
+                               names[k]);
+            *dst[k] = paths[k];
+        }
+        tls.ca = ca;
+        tls.cert = cert;
+        tls.key = key;
+        cli_client_set_tls(&ctx.client, &tls);
     }
     /* argv[i] is the command name; the command sees its own arguments */
     rc = fn(&ctx, argc - i - 1, argv + i + 1);

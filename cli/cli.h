@@ -45,9 +45,17 @@
 
 /* ---- client.c --------------------------------------------------------- */
 
+struct cli_tls_opts {
+    bool enabled; /* --tls / --tlsverify / SHOAL_TLS_VERIFY */
+    bool verify;  /* verify the server against ca (--tlsverify) */
+    const char *ca, *cert, *key; /* PEM files */
+};
+
 struct cli_client {
-    char *host;      /* "unix:///path", for messages */
-    char *sock_path; /* "/path" */
+    char *host;      /* "unix:///path" or "tcp://host:port", for messages */
+    char *sock_path; /* "/path" (unix) */
+    char *tcp_addr;  /* "host:port" (tcp) */
+    struct cli_tls_opts tls;
     bool connect_failed;
 };
 
@@ -74,8 +82,15 @@ typedef int (*cli_body_cb)(void *ctx, const char *data, size_t len);
 
 struct cli_conn;
 
-/* Parse "unix:///path" (or a bare "/path"); tcp:// is refused. */
+/* Parse "unix:///path" (or a bare "/path") or "tcp://host:port". */
 int cli_client_init(struct cli_client *cli, const char *host, struct err *err);
+/* TLS for tcp:// hosts (strings borrowed, must outlive cli). */
+void cli_client_set_tls(struct cli_client *cli, const struct cli_tls_opts *o);
+
+/* tlsconn.c: a connected blocking TCP socket, or a TLS connection behind a
+ * socketpair (a detached thread pumps it; see tlsconn.c). */
+int cli_tcp_connect(const char *addr, int *ret_fd, struct err *err);
+int cli_tls_connect(const char *addr, const struct cli_tls_opts *o, int *ret_fd, struct err *err);
 void cli_client_release(struct cli_client *cli);
 
 int cli_conn_open(struct cli_client *cli, struct cli_conn **ret_conn, struct err *err);

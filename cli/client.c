@@ -50,13 +50,27 @@ int cli_client_init(struct cli_client *cli, const char *host, struct err *err)
     memset(cli, 0, sizeof(*cli));
     if (!host || !*host)
         host = CLI_DEFAULT_HOST;
+    if (strncmp(host, "tcp://", 6) == 0) {
+        const char *a = host + 6;
+        size_t l = strcspn(a, "/");
+
+        if (l == 0 || !strchr(a, ':'))
+            return err_set(err, -EINVAL, "invalid host '%s': expected tcp://host:port", host);
+        cli->host = strdup(host);
+        cli->tcp_addr = strndup(a, l);
+        if (!cli->host || !cli->tcp_addr) {
+            cli_client_release(cli);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+        return 0;
+    }
     if (strncmp(host, "unix://", 7) == 0)
         path = host + 7;
     else if (host[0] == '/')
         path = host;
     else if (strstr(host, "://"))
-        return err_set(err, -EINVAL, "unsupported host '%s': only unix:// sockets are supported",
-                       host);
+        return err_set(err, -EINVAL,
+                       "unsupported host '%s': only unix:// and tcp:// are supported", host);
     else
         return err_set(err, -EINVAL, "invalid host '%s': expected unix:///path", host);
     if (!*path)
@@ -81,7 +95,8 @@ void cli_client_release(struct cli_client *cli)
 {
     free(cli->host);
     free(cli->sock_path);
-    cli->host = cli->sock_path = NULL;
+    free(cli->tcp_addr);
+    cli->host = cli->sock_path = cli->tcp_addr = NULL;
 }
 
 void cli_resp_init(struct cli_resp *resp)
@@ -218,19 +233,37 @@ static int connect_error(struct cli_client *cli, int e, struct err *err)
     return -e;
 }
 
+void cli_client_set_tls(struct cli_client *cli, const struct cli_tls_opts *o)
+{
+    cli->tls = *o;
+}
+
 int cli_conn_open(struct cli_client *cli, struct cli_conn **ret_conn, struct err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     cleanup_close int fd = -1;
     struct cli_conn *c;
 
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return connect_error(cli, errno, err);
-    (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cli->sock_path);
-    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        if (errno != EINTR)
+    if (cli->tcp_addr) {
+        struct err e2 = {0};
+        int r = cli->tls.enabled ? cli_tls_connect(cli->tcp_addr, &cli->tls, &fd, &e2)
+                                 : cli_tcp_connect(cli->tcp_addr, &fd, &e2);
+        if (r < 0) {
+            if (!e2.msg[0])
+                return connect_error(cli, -r, err);
+            cli->connect_failed = true;
+            (void)err_set(err, r, "error during connect: %s", e2.msg);
+            return r;
+        }
+    } else {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
             return connect_error(cli, errno, err);
+        (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cli->sock_path);
+        while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            if (errno != EINTR)
+                return connect_error(cli, errno, err);
+    }
     c = calloc(1, sizeof(*c));
     if (!c) {
         (void)err_set(err, -ENOMEM, "out of memory");

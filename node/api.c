@@ -359,10 +359,12 @@ static void route_abort(struct http_req *req)
 
 void node_api_route(struct http_req *req)
 {
-    /* Image uploads are spooled to disk; everything else is a small JSON body. */
-    if (strcmp(req->method, "POST") == 0 &&
-        ((strstr(req->path, "/images/create") && http_query_get(req, "fromSrc")) ||
-         strstr(req->path, "/images/load"))) {
+    /* Image uploads and docker cp archives are spooled to disk; everything
+     * else is a small JSON body. */
+    if ((strcmp(req->method, "POST") == 0 &&
+         ((strstr(req->path, "/images/create") && http_query_get(req, "fromSrc")) ||
+          strstr(req->path, "/images/load"))) ||
+        (strcmp(req->method, "PUT") == 0 && strstr(req->path, "/archive"))) {
         char tmpl[4096];
         (void)snprintf(tmpl, sizeof(tmpl), "%s/tmp", node_current->cfg->data_root);
         (void)mkdir_p(tmpl, 0700);

@@ -372,6 +372,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "shoald: must run as root (it creates namespaces, mounts and cgroups)\n");
         return 1;
     }
+    /* TLS settings are checked before anything is touched */
+    if (open_api_tls(&err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
     (void)signal(SIGPIPE, SIG_IGN);
     umask(022);
 
@@ -406,10 +411,6 @@ int main(int argc, char **argv)
     n.http = http_server_new(n.loop, node_api_route);
     if (!n.http) {
         log_error("out of memory");
-        return 1;
-    }
-    if (open_api_tls(&err) < 0) {
-        log_error("%s", err.msg);
         return 1;
     }
     for (size_t i = 0; i < arg_cfg.n_hosts; i++) {

@@ -364,7 +364,13 @@ static void test_connect_errors(void **state)
                                  "unix:///nonexistent/shoal.sock: no such file or directory. Is "
                                  "shoald running?");
     cli_client_release(&cli);
-    assert_true(cli_client_init(&cli, "tcp://127.0.0.1:2375", &err) < 0);
+    assert_true(cli_client_init(&cli, "ssh://host", &err) < 0);
+    assert_true(cli_client_init(&cli, "tcp://nohostport", &err) < 0);
+    /* tcp:// is supported (plain or TLS); nothing listens on port 1 */
+    assert_int_equal(cli_client_init(&cli, "tcp://127.0.0.1:1", &err), 0);
+    assert_int_equal(cli_call(&cli, "GET", "/_ping", NULL, NULL, &j, &err), -ECONNREFUSED);
+    assert_true(cli.connect_failed);
+    cli_client_release(&cli);
     assert_int_equal(cli_client_init(&cli, NULL, &err), 0);
     assert_string_equal(cli.host, CLI_DEFAULT_HOST);
     assert_string_equal(cli.sock_path, "/run/shoal/shoal.sock");
