@@ -52,6 +52,9 @@ enum tls_role { TLS_CLIENT, TLS_SERVER };
 int tls_ctx_new(enum tls_role role, const char *ca_pem, const char *cert_pem, const char *key_pem,
                 struct tls_ctx **ret, struct err *err);
 struct tls_ctx *tls_ctx_free(struct tls_ctx *ctx);
+/* Servers: make a client certificate mandatory at the handshake (the Engine
+ * API with --tlsverify): a client without one fails the handshake itself. */
+void tls_ctx_require_peer_cert(struct tls_ctx *ctx);
 
 /* Identity of the peer's verified certificate (empty strings without one). */
 struct tls_peer {

@@ -341,6 +341,8 @@ static int open_api_tls(struct err *err)
         goto out;
     }
     r = tls_ctx_new(TLS_SERVER, ca, cert, key, &api_tls, err);
+    if (r == 0)
+        tls_ctx_require_peer_cert(api_tls); /* no client certificate: the handshake fails */
 out:
     free(ca);
     free(cert);
