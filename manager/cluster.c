@@ -2412,10 +2412,10 @@ static void on_tick(uv_timer_t *t)
     struct mgr_cluster *c = t->data;
     uint64_t now = uv_now(c->loop);
 
-    if (c->state != MGR_LOCAL_ACTIVE || c->leaving)
-        return;
     fwd_expire(c);
     waiters_check(c);
+    if (c->state != MGR_LOCAL_ACTIVE || c->leaving)
+        return;
     if (c->manager && c->rft && c->store && rft_ready_as_leader(c->rft) && !c->boot[1] &&
         mgr_store_cluster(c->store)) {
         dispatcher_tick(c, now);
