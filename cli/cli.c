@@ -56,6 +56,9 @@ static const struct cmd commands[] = {
     {"stats", cli_cmd_stats, "Display a live stream of container(s) resource usage statistics"},
     {"events", cli_cmd_events, "Get real time events from the server"},
     {"network", cli_cmd_network, "Manage networks"},
+    {"swarm", cli_cmd_swarm, "Manage Swarm"},
+    {"node", cli_cmd_node, "Manage Swarm nodes"},
+    {"cp", cli_cmd_cp, "Copy files/folders between a container and the local filesystem"},
 };
 
 /* `shoal container <sub>` and `shoal image <sub>` */
@@ -95,6 +98,7 @@ static const struct {
     {"container", "prune", cli_cmd_container_prune},
     {"container", "stats", cli_cmd_stats},
     {"system", "events", cli_cmd_events},
+    {"container", "cp", cli_cmd_cp},
 };
 
 int cli_out(int fd, const char *data, size_t len)

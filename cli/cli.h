@@ -312,4 +312,35 @@ int cli_pull_image(struct cli_ctx *ctx, const char *ref, bool quiet);
 /* cli/cmd_network.c: `shoal network ...` */
 int cli_cmd_network(struct cli_ctx *ctx, int argc, char **argv);
 
+/* cli/cmd_cp.c: `shoal cp` */
+int cli_cmd_cp(struct cli_ctx *ctx, int argc, char **argv);
+
+/* cli/cmd_swarm.c: `shoal swarm ...` and `shoal node ...` */
+int cli_cmd_swarm(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_node(struct cli_ctx *ctx, int argc, char **argv);
+
+struct cli_node_update {
+    const char *availability; /* active|pause|drain, or NULL */
+    const char *role;         /* worker|manager, or NULL */
+    struct cli_strv label_add, label_rm; /* "k=v" / "k" */
+};
+
+/* docker's PrettyPrint of a string: first letter upper, the rest lower. */
+void cli_capitalize(const char *s, char *out, size_t outlen);
+/* Go time.ParseDuration ("1h30m", "5s", "1.5ms", "0"); -EINVAL if malformed. */
+int cli_go_duration_parse(const char *s, int64_t *ret_ns);
+/* docker's --listen-addr: "[host][:port]" -> "host:port" (0.0.0.0, 2377). */
+int cli_node_addr_normalize(const char *in, char *out, size_t outlen);
+/* The `node ls` table (or IDs with quiet) of a GET /nodes array, sorted by
+ * hostname; self_id gets " *". */
+int cli_node_ls_render(json_t *nodes, const char *self_id, bool quiet, struct buf *out);
+/* `node inspect --pretty` text of one node. */
+int cli_node_pretty(json_t *node, struct buf *out);
+/* Merge `node update` flags into a NodeSpec object (role, availability,
+ * label-add, label-rm, in docker's order). */
+int cli_node_spec_apply(json_t *spec, const struct cli_node_update *u, struct err *err);
+/* "To add a worker/manager to this swarm, run ..." from a GET /swarm object. */
+int cli_join_command(json_t *swarm, const char *mgr_addr, bool worker, bool manager,
+                     struct buf *out);
+
 #endif
