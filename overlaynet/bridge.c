@@ -400,8 +400,12 @@ static int bridge_up(struct onet *n, struct net *x, struct err *err)
     char path[128];
     int r;
 
-    if (x->up)
+    /* An administrator (or another daemon) may have deleted it: make it again. */
+    if (x->up && onet__link_ifindex(n->nl, x->bridge) >= 0)
         return 0;
+    if (x->up)
+        log_warn("bridge %s disappeared, creating it again", x->bridge);
+    x->up = false;
     if ((r = onet__bridge_add(n->nl, x->bridge, x->mtu, err)) < 0)
         return r;
     if ((r = onet__addr_add(n->nl, x->bridge, x->gw, x->subnet.prefix, err)) < 0 ||

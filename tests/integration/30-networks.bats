@@ -157,6 +157,19 @@ ctr_ip() {
     [ "$status" -ne 0 ]
 }
 
+@test "a bridge deleted behind shoald's back is created again at the next start" {
+    requires_net_hooks
+    docker run -d --name brk bb:latest sleep 100
+    br=$(docker network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
+    [ -n "$br" ] || br=shoal0
+    ip link show "$br"
+    ip link del "$br"
+    run docker run --rm bb:latest true
+    [ "$status" -eq 0 ]
+    ip link show "$br"
+    docker rm -f brk
+}
+
 @test "nothing of ours is left after rm -f and a daemon stop" {
     requires_net_hooks
     # shellcheck disable=SC2046
