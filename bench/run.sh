@@ -11,6 +11,8 @@ export BENCH_RESULTS=$RESULTS
 status=0
 "$here/start-latency.sh" "${1:-50}" || status=1
 "$here/memory.sh" || status=1
+"$here/exec-logs.sh" "${1:-50}" 100 || status=1
+"$here/pull.sh" 3 || status=1
 
 declare -A V
 while read -r k v; do
