@@ -114,6 +114,19 @@ static void list_images(struct http_req *req)
     http_reply_json(req, 200, out);
 }
 
+/* "ContainerConfig" of an image: the config's container_config, or (an
+ * imported image has none) the zero value Engine 20.10 prints. */
+static json_t *image_container_config(json_t *cc)
+{
+    if (json_is_object(cc))
+        return json_incref(cc);
+    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:n, s:n, s:s, s:n, s:s, s:n,"
+                     " s:n, s:n}",
+                     "Hostname", "", "Domainname", "", "User", "", "AttachStdin", 0, "AttachStdout",
+                     0, "AttachStderr", 0, "Tty", 0, "OpenStdin", 0, "StdinOnce", 0, "Env", "Cmd",
+                     "Image", "", "Volumes", "WorkingDir", "", "Entrypoint", "OnBuild", "Labels");
+}
+
 static void inspect_image(struct http_req *req, const char *name)
 {
     struct rt_image *img = NULL;
@@ -142,13 +155,14 @@ static void inspect_image(struct http_req *req, const char *name)
         const char *comment = json_string_value(
             json_object_get(json_array_get(history, json_array_size(history) - 1), "comment"));
         o = json_pack(
-            "{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:O, s:s, s:s, s:I,"
+            "{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:O, s:s, s:s, s:I,"
             " s:I, s:{s:{}, s:s}, s:{s:s, s:o}, s:{s:s}}",
             "Id", img->id, "RepoTags", str_list(img->repo_tags, img->n_repo_tags), "RepoDigests",
             str_list(img->repo_digests, img->n_repo_digests), "Parent", "", "Comment",
             comment ? comment : "", "Created", created, "Container", "", "ContainerConfig",
-            "DockerVersion", "", "Author", json_string_value(json_object_get(doc, "author")) ?: "",
-            "Config", json_object_get(doc, "config") ? json_object_get(doc, "config") : json_null(),
+            image_container_config(json_object_get(doc, "container_config")), "DockerVersion", "",
+            "Author", json_string_value(json_object_get(doc, "author")) ?: "", "Config",
+            json_object_get(doc, "config") ? json_object_get(doc, "config") : json_null(),
             "Architecture", json_string_value(json_object_get(doc, "architecture")) ?: "amd64",
             "Os", json_string_value(json_object_get(doc, "os")) ?: "linux", "Size",
             (json_int_t)img->size, "VirtualSize", (json_int_t)img->size, "GraphDriver", "Data",

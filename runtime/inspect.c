@@ -232,6 +232,48 @@ json_t *rt_container_summary(struct rt_container *c)
     return o;
 }
 
+/* The stored HostConfig is the client's; the fields Engine 20.10's inspect
+ * fills in on the daemon side are added where the client left them out:
+ * the masked and read-only paths (the lists runtime/spec.c applies to
+ * unprivileged containers), KernelMemory*, Runtime. */
+static json_t *inspect_host_config(json_t *stored)
+{
+    static const char *const masked[] = {
+        "/proc/acpi",        "/proc/asound",  "/proc/interrupts",
+        "/proc/kcore",       "/proc/keys",    "/proc/latency_stats",
+        "/proc/sched_debug", "/proc/scsi",    "/proc/timer_list",
+        "/proc/timer_stats", "/sys/firmware", "/sys/devices/virtual/powercap",
+    };
+    static const char *const readonly[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    };
+    json_t *hc = json_is_object(stored) ? json_deep_copy(stored) : json_object();
+    bool privileged;
+
+    if (!hc)
+        return NULL;
+    privileged = json_is_true(json_object_get(hc, "Privileged"));
+    if (!json_object_get(hc, "KernelMemory"))
+        (void)json_object_set_new(hc, "KernelMemory", json_integer(0));
+    if (!json_object_get(hc, "KernelMemoryTCP"))
+        (void)json_object_set_new(hc, "KernelMemoryTCP", json_integer(0));
+    if (!json_is_string(json_object_get(hc, "Runtime")))
+        (void)json_object_set_new(hc, "Runtime", json_string("runc"));
+    if (!privileged && !json_is_array(json_object_get(hc, "MaskedPaths"))) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < ARRAY_SIZE(masked); i++)
+            (void)json_array_append_new(a, json_string(masked[i]));
+        (void)json_object_set_new(hc, "MaskedPaths", a ? a : json_null());
+    }
+    if (!privileged && !json_is_array(json_object_get(hc, "ReadonlyPaths"))) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < ARRAY_SIZE(readonly); i++)
+            (void)json_array_append_new(a, json_string(readonly[i]));
+        (void)json_object_set_new(hc, "ReadonlyPaths", a ? a : json_null());
+    }
+    return hc;
+}
+
 json_t *rt_container_inspect(struct rt_container *c)
 {
     char created[40], started[40], finished[40];
@@ -301,15 +343,15 @@ json_t *rt_container_inspect(struct rt_container *c)
         (void)snprintf(logp, sizeof(logp), "%s/%s-json.log", c->dir, c->id);
         (void)snprintf(name, sizeof(name), "/%s", c->name);
         o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s,"
-                      " s:s, s:s, s:s, s:n, s:O, s:o, s:[], s:O, s:o}",
+                      " s:s, s:s, s:s, s:n, s:o, s:o, s:[], s:O, s:o}",
                       "Id", c->id, "Created", created, "Path",
                       json_string_value(json_array_get(argv, 0)) ?: "", "Args", args, "State",
                       state, "Image", c->image_id, "ResolvConfPath", path[0], "HostnamePath",
                       path[1], "HostsPath", path[2], "LogPath", logp, "Name", name, "RestartCount",
                       c->restart_count, "Driver", "overlay2", "Platform", "linux", "MountLabel", "",
                       "ProcessLabel", "", "AppArmorProfile", "", "ExecIDs", "HostConfig",
-                      c->host_config, "GraphDriver", graph, "Mounts", "Config", c->config,
-                      "NetworkSettings", net);
+                      inspect_host_config(c->host_config), "GraphDriver", graph, "Mounts", "Config",
+                      c->config, "NetworkSettings", net);
     }
     if (o && c->networking)
         json_object_set(o, "NetworkingConfig", c->networking);
