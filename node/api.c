@@ -5,6 +5,7 @@
 #define LOG_MODULE "api"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -201,14 +202,27 @@ static void reply_version(struct http_req *req)
         req, 200,
         json_pack(
             "{s:{s:s}, s:[{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}], s:s, s:s,"
-            " s:s, s:s, s:s, s:s, s:s, s:s}",
+            " s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
             "Platform", "Name", "shoal", "Components", "Name", "Engine", "Version", SHOAL_VERSION,
             "Details", "ApiVersion", SHOAL_API_VERSION, "Arch", "amd64", "MinAPIVersion",
             SHOAL_MIN_API_VERSION, "Os", "linux", "BuildTime", built, "Experimental", "false",
             "GitCommit", "shoal", "GoVersion", "none (C)", "KernelVersion", u.release, "Version",
             SHOAL_VERSION, "ApiVersion", SHOAL_API_VERSION, "MinAPIVersion", SHOAL_MIN_API_VERSION,
             "GitCommit", "shoal", "GoVersion", "none (C)", "Os", "linux", "Arch", "amd64",
-            "KernelVersion", u.release));
+            "KernelVersion", u.release, "BuildTime", built));
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    if (!d)
+        return 0;
+    while (readdir(d))
+        n++;
+    (void)closedir(d);
+    return n > 2 ? n - 3 : 0; /* ".", ".." and the one opendir holds */
 }
 
 static const char *os_name(char *buf, size_t len)
@@ -272,11 +286,37 @@ static void reply_info(struct http_req *req)
         "InitBinary", "", "LiveRestoreEnabled", 1);
     if (o) {
         json_object_set_new(o, "Runtimes",
-                            json_pack("{s:{s:s}}", "shoal", "path", "shoald (embedded)"));
+                            json_pack("{s:{s:s}, s:{s:s}}", "shoal", "path", "shoald (embedded)",
+                                      "runc", "path", "shoald (embedded, runc-compatible name)"));
         json_object_set_new(o, "Plugins",
                             json_pack("{s:[], s:[s,s], s:[s], s:n}", "Volume", "Network", "host",
                                       "null", "Log", "json-file", "Authorization"));
-        json_object_set_new(o, "RegistryConfig", json_null());
+        json_t *insecure = json_array();
+        for (size_t i = 0; i < n->cfg->n_insecure_registries; i++)
+            json_array_append_new(insecure, json_string(n->cfg->insecure_registries[i]));
+        json_array_append_new(insecure, json_string("127.0.0.0/8"));
+        json_object_set_new(
+            o, "RegistryConfig",
+            json_pack("{s:[], s:[], s:o, s:{}, s:[]}", "AllowNondistributableArtifactsCIDRs",
+                      "AllowNondistributableArtifactsHostnames", "InsecureRegistryCIDRs",
+                      insecure, "IndexConfigs", "Mirrors"));
+        /* fields the CLI may template on; values where shoal has an answer */
+        json_object_set_new(o, "BridgeNfIp6tables", json_false());
+        json_object_set_new(o, "KernelMemory", json_true());
+        json_object_set_new(o, "KernelMemoryTCP", json_true());
+        json_object_set_new(o, "OomKillDisable", json_true());
+        json_object_set_new(o, "ExperimentalBuild", json_false());
+        json_object_set_new(o, "GenericResources", json_null());
+        json_object_set_new(o, "HttpProxy", json_string(""));
+        json_object_set_new(o, "HttpsProxy", json_string(""));
+        json_object_set_new(o, "NoProxy", json_string(""));
+        json_object_set_new(o, "IndexServerAddress", json_string("https://index.docker.io/v1/"));
+        json_object_set_new(o, "Isolation", json_string(""));
+        json_object_set_new(o, "NFd", json_integer(count_fds()));
+        json_object_set_new(o, "NGoroutines", json_integer(1)); /* one event loop */
+        json_object_set_new(o, "ContainerdCommit", json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
+        json_object_set_new(o, "RuncCommit", json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
+        json_object_set_new(o, "InitCommit", json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
         json_object_set_new(o, "Warnings", json_array());
         json_object_set_new(o, "Swarm", node_swarm_info());
     }
