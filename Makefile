@@ -120,7 +120,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
 
 integration: all
-	SHOAL_BUILD=$(OUT) bats tests/integration tests/compat
+	SHOAL_BUILD=$(OUT) bats tests/integration tests/compat tests/cluster
 
 test: unit integration
 
