@@ -190,8 +190,9 @@ int cli_main(int argc, char **argv)
                 fprintf(stderr, "flag needs an argument: %s\n", a);
                 return 125;
             }
-            *(strcmp(a, "--tlscacert") == 0 ? &ca : strcmp(a, "--tlscert") == 0 ? &cert : &key) =
-                argv[++i];
+            *(strcmp(a, "--tlscacert") == 0 ? &ca
+              : strcmp(a, "--tlscert") == 0 ? &cert
+                                            : &key) = argv[++i];
         } else if (strncmp(a, "--tlscacert=", 12) == 0) {
             ca = a + 12;
         } else if (strncmp(a, "--tlscert=", 10) == 0) {

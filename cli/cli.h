@@ -46,8 +46,8 @@
 /* ---- client.c --------------------------------------------------------- */
 
 struct cli_tls_opts {
-    bool enabled; /* --tls / --tlsverify / SHOAL_TLS_VERIFY */
-    bool verify;  /* verify the server against ca (--tlsverify) */
+    bool enabled;                /* --tls / --tlsverify / SHOAL_TLS_VERIFY */
+    bool verify;                 /* verify the server against ca (--tlsverify) */
     const char *ca, *cert, *key; /* PEM files */
 };
 
@@ -320,8 +320,8 @@ int cli_cmd_swarm(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_node(struct cli_ctx *ctx, int argc, char **argv);
 
 struct cli_node_update {
-    const char *availability; /* active|pause|drain, or NULL */
-    const char *role;         /* worker|manager, or NULL */
+    const char *availability;            /* active|pause|drain, or NULL */
+    const char *role;                    /* worker|manager, or NULL */
     struct cli_strv label_add, label_rm; /* "k=v" / "k" */
 };
 

@@ -69,8 +69,8 @@ int cli_client_init(struct cli_client *cli, const char *host, struct err *err)
     else if (host[0] == '/')
         path = host;
     else if (strstr(host, "://"))
-        return err_set(err, -EINVAL,
-                       "unsupported host '%s': only unix:// and tcp:// are supported", host);
+        return err_set(err, -EINVAL, "unsupported host '%s': only unix:// and tcp:// are supported",
+                       host);
     else
         return err_set(err, -EINVAL, "invalid host '%s': expected unix:///path", host);
     if (!*path)

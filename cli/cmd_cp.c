@@ -258,7 +258,7 @@ static int cp_stat(struct cli_ctx *ctx, const char *name, const char *path, uint
         r = -ENOENT;
     } else if (r >= 0 && status != 200) {
         r = err_set(err, -EIO, "Error response from daemon: stat %s: status %d", path, status);
-    } else if (r >= 0) {
+    } else if (r >= 0 && end) {
         const char *key = "\r\nX-Docker-Container-Path-Stat:";
         const char *p = strcasestr(in.data, key);
         unsigned char dec[8192];
@@ -352,7 +352,7 @@ static int extract_entry(struct archive *in, struct archive_entry *e, int root, 
     if (pfd < 0)
         return err_set(err, pfd, "%s: %s%s", rel, strerror(-pfd),
                        pfd == -ELOOP || pfd == -ENOTDIR ? " (not following a symlink)" : "");
-    if (!*last || strcmp(last, ".") == 0)
+    if (!last || !*last || strcmp(last, ".") == 0)
         return 0;
     if (link) {
         cleanup_free char *lrel = strdup(link);

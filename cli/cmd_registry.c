@@ -27,7 +27,6 @@ int cli_cmd_push(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_logout(struct cli_ctx *ctx, int argc, char **argv);
 
-
 /* ---- credentials ------------------------------------------------------------------------ */
 
 static int auth_path(char *out, size_t len)

@@ -497,8 +497,8 @@ static int parse_duration_ns(const char *s, int64_t *ret)
 static int health_json(const struct cli_run_opts *o, json_t **ret, struct err *err)
 {
     int64_t iv = 0, to = 0, sp = 0;
-    bool any = o->health_cmd || o->health_interval || o->health_timeout ||
-               o->health_start_period || o->health_retries;
+    bool any = o->health_cmd || o->health_interval || o->health_timeout || o->health_start_period ||
+               o->health_retries;
 
     *ret = NULL;
     if (o->no_healthcheck) {
@@ -516,8 +516,7 @@ static int health_json(const struct cli_run_opts *o, json_t **ret, struct err *e
         return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--health-timeout\" flag",
                        o->health_timeout);
     if (o->health_start_period && parse_duration_ns(o->health_start_period, &sp) < 0)
-        return err_set(err, -EINVAL,
-                       "invalid argument \"%s\" for \"--health-start-period\" flag",
+        return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--health-start-period\" flag",
                        o->health_start_period);
     if (o->health_retries < 0)
         return err_set(err, -EINVAL, "--health-retries cannot be negative");

@@ -183,8 +183,7 @@ fail:
 void tls_ctx_require_peer_cert(struct tls_ctx *ctx)
 {
     if (ctx && ctx->has_ca)
-        SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                           NULL);
+        SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 }
 
 struct tls_ctx *tls_ctx_free(struct tls_ctx *ctx)

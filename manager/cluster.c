@@ -36,9 +36,9 @@
 #include "manager/ca.h"
 #include "raft/rft.h"
 
-#define ADDR_MAX      RFT_ADDR_MAX
-#define TICK_MS       200
-#define RPC_TIMEOUT_MS 10000
+#define ADDR_MAX        RFT_ADDR_MAX
+#define TICK_MS         200
+#define RPC_TIMEOUT_MS  10000
 #define JOIN_TIMEOUT_MS 20000
 
 struct mgr_ref {
@@ -350,8 +350,8 @@ static json_t *managers_json(const struct mgr_cluster *c)
         for (size_t i = 0; i < n; i++) {
             const MgrNode *nd = mgr_store_at(c->store, MGR_KIND_NODE, i);
             if (nd->role == MGR_ROLE_MANAGER && nd->manager_status)
-                json_array_append_new(a, json_pack("{s:s,s:s}", "id", nd->id, "addr",
-                                                   nd->manager_status->addr));
+                json_array_append_new(
+                    a, json_pack("{s:s,s:s}", "id", nd->id, "addr", nd->manager_status->addr));
         }
         if (json_array_size(a))
             return a;
@@ -433,8 +433,8 @@ static void on_session_conn(struct rft_port *p, struct rft_chan *ch, const void 
 
 static int open_port(struct mgr_cluster *c, struct err *err)
 {
-    struct rft_port_ops ops = {.data = c, .verify_raft_peer = verify_raft_peer,
-                               .is_revoked = is_revoked};
+    struct rft_port_ops ops = {
+        .data = c, .verify_raft_peer = verify_raft_peer, .is_revoked = is_revoked};
     int r;
 
     r = rft_port_open(c->loop, c->listen_addr, c->srv, &ops, &c->port, err);
@@ -733,7 +733,7 @@ static int fwd_send(struct mgr_cluster *c, const void *buf, size_t len, mgr_clus
         return err_set(err, ERR_NOT_LEADER, "%s", MGR_MSG_NO_LEADER);
     hex = hex_encode(buf, len);
     q = calloc(1, sizeof(*q));
-    o = json_pack("{s:s,s:I,s:s}", "t", "propose", "seq", (json_int_t)(c->seq + 1), "cmd",
+    o = json_pack("{s:s,s:I,s:s}", "t", "propose", "seq", (json_int_t)c->seq + 1, "cmd",
                   hex ? hex : "");
     frame = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -858,8 +858,8 @@ static void on_rpc_done(int status, const struct err *err, const char *id, void 
         (void)send_json(rc->s->ch,
                         json_pack("{s:s,s:I,s:i,s:s,s:s,s:I}", "t", "result", "seq", rc->seq,
                                   "status", status, "msg", err ? err->msg : "", "id", id ? id : "",
-                                  "index", (json_int_t)(c->store ? mgr_store_last_index(c->store)
-                                                                 : 0)));
+                                  "index",
+                                  (json_int_t)(c->store ? mgr_store_last_index(c->store) : 0)));
     schan_unref(rc->s);
     free(rc);
 }
@@ -884,7 +884,7 @@ static void on_rpc_msg(struct rft_chan *ch, const void *data, size_t len)
     seq = json_integer_value(json_object_get(o, "seq"));
     if (!s->manager) {
         r = err_set(&e, -EPERM, "permission denied: manager certificate required");
-    } else if ((r = hex_decode(jstr(o, "cmd"), &cmd, &clen)) < 0) {
+    } else if (hex_decode(jstr(o, "cmd"), &cmd, &clen) < 0) {
         r = err_set(&e, -EINVAL, "malformed command");
     } else if (!c->rft || !rft_ready_as_leader(c->rft)) {
         r = err_set(&e, ERR_NOT_LEADER, "%s", MGR_MSG_NO_LEADER);
@@ -901,8 +901,8 @@ static void on_rpc_msg(struct rft_chan *ch, const void *data, size_t len)
     }
     free(cmd);
     if (r < 0)
-        (void)send_json(ch, json_pack("{s:s,s:I,s:i,s:s,s:s}", "t", "result", "seq", seq,
-                                      "status", r, "msg", e.msg, "id", ""));
+        (void)send_json(ch, json_pack("{s:s,s:I,s:i,s:s,s:s}", "t", "result", "seq", seq, "status",
+                                      r, "msg", e.msg, "id", ""));
     json_decref(o);
 }
 
@@ -952,10 +952,8 @@ static Shoal__Store__Plugin plug[] = {
      (char *)"json-file"},
     {PROTOBUF_C_MESSAGE_INIT(&shoal__store__plugin__descriptor), (char *)"Network",
      (char *)"bridge"},
-    {PROTOBUF_C_MESSAGE_INIT(&shoal__store__plugin__descriptor), (char *)"Network",
-     (char *)"host"},
-    {PROTOBUF_C_MESSAGE_INIT(&shoal__store__plugin__descriptor), (char *)"Network",
-     (char *)"null"},
+    {PROTOBUF_C_MESSAGE_INIT(&shoal__store__plugin__descriptor), (char *)"Network", (char *)"host"},
+    {PROTOBUF_C_MESSAGE_INIT(&shoal__store__plugin__descriptor), (char *)"Network", (char *)"null"},
     {PROTOBUF_C_MESSAGE_INIT(&shoal__store__plugin__descriptor), (char *)"Network",
      (char *)"overlay"},
 };
@@ -1068,7 +1066,8 @@ static void on_leader(struct rft *r, bool ready, void *data)
 
     (void)r;
     c->leader_ready = ready;
-    log_info("%s", ready ? "this manager is now the leader" : "this manager is no longer the leader");
+    log_info("%s",
+             ready ? "this manager is now the leader" : "this manager is no longer the leader");
     if (!ready)
         return;
     /* a new leader starts every node's heartbeat timer from now */
@@ -1270,8 +1269,8 @@ static void reset_identity(struct mgr_cluster *c)
 static int do_force_new_cluster(struct mgr_cluster *c, mgr_cluster_cb cb, void *data,
                                 struct err *err);
 
-int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req,
-                     mgr_cluster_cb cb, void *data, struct err *err)
+int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req, mgr_cluster_cb cb,
+                     void *data, struct err *err)
 {
     CLEANUP(mgr_ca_freep_) struct mgr_ca *ca = NULL;
     char wtok[MGR_TOKEN_LEN + 1], mtok[MGR_TOKEN_LEN + 1];
@@ -1291,8 +1290,8 @@ int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req
     reset_identity(c);
     if ((r = mgr_ca_create(&ca, err)) < 0 || (r = mgr_ca_cert_pem(ca, &c->ca_pem, err)) < 0 ||
         (r = mgr_ca_key_pem(ca, &ca_key, err)) < 0 ||
-        (r = mgr_ca_make_csr(&c->key_pem, &csr, err)) < 0 ||
-        (r = mgr_id_new(c->node_id)) < 0 || (r = mgr_id_new(c->cluster_id)) < 0 ||
+        (r = mgr_ca_make_csr(&c->key_pem, &csr, err)) < 0 || (r = mgr_id_new(c->node_id)) < 0 ||
+        (r = mgr_id_new(c->cluster_id)) < 0 ||
         (r = mgr_ca_sign(ca, csr, c->node_id, MGR_ROLE_MANAGER, c->cluster_id, 0, &c->cert_pem,
                          err)) < 0 ||
         (r = mgr_token_new(c->ca_pem, wtok, err)) < 0 ||
@@ -1326,9 +1325,9 @@ int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req
         if ((r = mgr_cmd_pack(&cmd, &c->boot[0], &c->boot_len[0], err)) < 0)
             goto fail;
         local_desc(&d);
-        node_cmd_build(&nb, c->node_id, c->raft_id, MGR_ROLE_MANAGER, req->availability,
-                       d.hostname, d.arch, d.cpus, d.mem, c->engine_version, c->adv_ip,
-                       c->mgr_addr, SHOAL__STORE__NODE_STATE__STATE_READY);
+        node_cmd_build(&nb, c->node_id, c->raft_id, MGR_ROLE_MANAGER, req->availability, d.hostname,
+                       d.arch, d.cpus, d.mem, c->engine_version, c->adv_ip, c->mgr_addr,
+                       SHOAL__STORE__NODE_STATE__STATE_READY);
         if ((r = mgr_cmd_pack(&nb.cmd, &c->boot[1], &c->boot_len[1], err)) < 0)
             goto fail;
     }
@@ -1356,8 +1355,8 @@ int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req
     start_agent_tick(c);
     free(ca_key);
     free(csr);
-    log_info("swarm initialized: node %s, cluster %s, cluster port %s", c->node_id,
-             c->cluster_id, c->listen_addr);
+    log_info("swarm initialized: node %s, cluster %s, cluster port %s", c->node_id, c->cluster_id,
+             c->listen_addr);
     return 0;
 fail_started:
     /* undo what was started; the state dir goes away with it */
@@ -1614,9 +1613,9 @@ static void on_join_created(int status, const struct err *err, const char *id, v
     } else if (j->s->ch) {
         (void)send_json(j->s->ch,
                         json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:o}", "t", "joined", "node_id",
-                                  j->node_id, "cluster_id", cl->id, "role",
-                                  mgr_role_str(j->role), "raft_id", (json_int_t)j->raft_id, "cert",
-                                  cert, "ca", cl->ca_cert_pem, "managers", managers_json(c)));
+                                  j->node_id, "cluster_id", cl->id, "role", mgr_role_str(j->role),
+                                  "raft_id", (json_int_t)j->raft_id, "cert", cert, "ca",
+                                  cl->ca_cert_pem, "managers", managers_json(c)));
         log_info("node %s joined as %s", j->node_id, mgr_role_str(j->role));
     }
     free(cert);
@@ -1838,12 +1837,12 @@ static void on_join_dialed(struct rft_chan *ch, int status, const struct err *er
     rft_chan_start(ch, on_join_reply, on_join_close, c);
     local_desc(&d);
     split_addr(c->listen_addr, host, sizeof(host), &port);
-    (void)send_json(ch, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:s}", "t", "join",
-                                  "token", c->join_token, "csr", c->join_csr, "hostname",
-                                  d.hostname, "arch", d.arch, "cpus", (json_int_t)d.cpus, "mem",
-                                  (json_int_t)d.mem, "engine", c->engine_version, "addr", c->adv_ip,
-                                  "port", (int)port, "availability",
-                                  mgr_availability_str(c->join_avail)));
+    (void)send_json(ch,
+                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:s}", "t", "join", "token",
+                              c->join_token, "csr", c->join_csr, "hostname", d.hostname, "arch",
+                              d.arch, "cpus", (json_int_t)d.cpus, "mem", (json_int_t)d.mem,
+                              "engine", c->engine_version, "addr", c->adv_ip, "port", (int)port,
+                              "availability", mgr_availability_str(c->join_avail)));
 }
 
 static void on_join_timeout(uv_timer_t *t)
@@ -1859,8 +1858,8 @@ static void on_join_timeout(uv_timer_t *t)
     join_finish(c, e.code, &e);
 }
 
-int mgr_cluster_join(struct mgr_cluster *c, const struct mgr_swarm_join_req *req,
-                     mgr_cluster_cb cb, void *data, struct err *err)
+int mgr_cluster_join(struct mgr_cluster *c, const struct mgr_swarm_join_req *req, mgr_cluster_cb cb,
+                     void *data, struct err *err)
 {
     char digest[MGR_TOKEN_DIGEST_LEN + 1], secret[MGR_TOKEN_SECRET_LEN + 1];
     uint8_t pin[32];
@@ -1892,8 +1891,8 @@ int mgr_cluster_join(struct mgr_cluster *c, const struct mgr_swarm_join_req *req
     }
     c->join_cb = cb;
     c->join_data = data;
-    r = rft_dial(c->loop, c->join_ctx, c->join_remote, pin, RFT_KIND_JOIN, "", 0, on_join_dialed,
-                 c, &c->join_dial, err);
+    r = rft_dial(c->loop, c->join_ctx, c->join_remote, pin, RFT_KIND_JOIN, "", 0, on_join_dialed, c,
+                 &c->join_dial, err);
     if (r < 0) {
         c->join_cb = NULL;
         free(c->join_token);
@@ -1956,19 +1955,19 @@ static void on_session_msg(struct rft_chan *ch, const void *data, size_t len)
             snprintf(h->addr, sizeof(h->addr), "%s", jstr(o, "addr"));
         }
         (void)send_json(ch, json_pack("{s:s,s:I,s:s,s:o}", "t", "ok", "period_ms",
-                                      (json_int_t)cluster_hb_ms(c), "role",
-                                      mgr_role_str(n->role), "managers", managers_json(c)));
+                                      (json_int_t)cluster_hb_ms(c), "role", mgr_role_str(n->role),
+                                      "managers", managers_json(c)));
     } else if (strcmp(t, "cert") == 0) {
         const MgrCluster *cl = mgr_store_cluster(c->store);
         CLEANUP(mgr_ca_freep_) struct mgr_ca *ca = NULL;
         char *cert = NULL;
         struct err e;
         if (mgr_ca_load(cl->ca_cert_pem, cl->ca_key_pem, &ca, &e) == 0 &&
-            mgr_ca_sign(ca, jstr(o, "csr"), n->id, n->role, cl->id,
-                        cl->spec->node_cert_expiry_ns, &cert, &e) == 0)
-            (void)send_json(ch, json_pack("{s:s,s:s,s:s,s:I}", "t", "cert", "cert", cert, "role",
-                                          mgr_role_str(n->role), "raft_id",
-                                          (json_int_t)n->raft_id));
+            mgr_ca_sign(ca, jstr(o, "csr"), n->id, n->role, cl->id, cl->spec->node_cert_expiry_ns,
+                        &cert, &e) == 0)
+            (void)send_json(ch,
+                            json_pack("{s:s,s:s,s:s,s:I}", "t", "cert", "cert", cert, "role",
+                                      mgr_role_str(n->role), "raft_id", (json_int_t)n->raft_id));
         else
             (void)send_json(ch, json_pack("{s:s,s:s}", "t", "error", "msg", e.msg));
         free(cert);
@@ -2173,8 +2172,7 @@ static void switch_role(struct mgr_cluster *c, bool to_manager, const char *cert
     char *key = c->cert_key_pending;
 
     c->cert_key_pending = NULL;
-    if (!key || mgr_ca_verify(c->ca_pem, cert, 0, &ci, &e) < 0 ||
-        strcmp(ci.cn, c->node_id) != 0 ||
+    if (!key || mgr_ca_verify(c->ca_pem, cert, 0, &ci, &e) < 0 || strcmp(ci.cn, c->node_id) != 0 ||
         strcmp(ci.ou, to_manager ? MGR_OU_MANAGER : MGR_OU_WORKER) != 0) {
         log_warn("role change: the manager sent an unusable certificate");
         free(key);
@@ -2252,8 +2250,8 @@ static void set_status(struct mgr_cluster *c, struct hb *h, const MgrNode *n, in
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_NODE_SET_STATUS;
     cmd.node_set_status = &ns;
     h->inflight = true;
-    log_info("node %s is %s", n->id, state == SHOAL__STORE__NODE_STATE__STATE_READY ? "ready"
-                                                                                      : "down");
+    log_info("node %s is %s", n->id,
+             state == SHOAL__STORE__NODE_STATE__STATE_READY ? "ready" : "down");
     if (mgr_cluster_write(c, &cmd, on_status_written, c, NULL) < 0)
         h->inflight = false;
 }

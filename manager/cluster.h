@@ -35,19 +35,18 @@
 
 #define MGR_DEFAULT_LISTEN_ADDR "0.0.0.0:2377"
 #define MGR_MSG_NOT_MANAGER                                                                        \
-    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "    \
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "      \
     "state. Please run this command on a manager node or promote the current node to a manager."
 #define MGR_MSG_ALREADY_IN_SWARM                                                                   \
-    "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and "  \
+    "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and "    \
     "join another one."
-#define MGR_MSG_NOT_IN_SWARM                                                                       \
-    "This node is not part of a swarm"
+#define MGR_MSG_NOT_IN_SWARM "This node is not part of a swarm"
 #define MGR_MSG_LEAVE_MANAGER                                                                      \
-    "You are attempting to leave the swarm on a node that is participating as a manager. "       \
-    "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "  \
+    "You are attempting to leave the swarm on a node that is participating as a manager. "         \
+    "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "    \
     "this message."
 #define MGR_MSG_NO_LEADER                                                                          \
-    "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too " \
+    "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too "   \
     "few managers are online. Make sure more than half of the managers are online."
 
 struct mgr_cluster_opts {
@@ -90,10 +89,10 @@ void mgr_cluster_json_ctx(struct mgr_cluster *c, struct mgr_json_ctx *ctx);
 /* status 0: id = the node id (init) or the object id a write touched. */
 typedef void (*mgr_cluster_cb)(int status, const struct err *err, const char *id, void *data);
 
-int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req,
-                     mgr_cluster_cb cb, void *data, struct err *err);
-int mgr_cluster_join(struct mgr_cluster *c, const struct mgr_swarm_join_req *req,
-                     mgr_cluster_cb cb, void *data, struct err *err);
+int mgr_cluster_init(struct mgr_cluster *c, const struct mgr_swarm_init_req *req, mgr_cluster_cb cb,
+                     void *data, struct err *err);
+int mgr_cluster_join(struct mgr_cluster *c, const struct mgr_swarm_join_req *req, mgr_cluster_cb cb,
+                     void *data, struct err *err);
 int mgr_cluster_leave(struct mgr_cluster *c, bool force, mgr_cluster_cb cb, void *data,
                       struct err *err);
 /* Replicate one store command (packed here; request id and timestamp filled

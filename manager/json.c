@@ -71,9 +71,7 @@ int mgr_parse_role(const char *s, int *ret, struct err *err)
 
 int mgr_parse_availability(const char *s, bool empty_ok, int *ret, struct err *err)
 {
-    if ((!s || !s[0]) && empty_ok)
-        *ret = SHOAL__STORE__NODE_AVAILABILITY__AVAIL_ACTIVE;
-    else if (s && strcasecmp(s, "active") == 0)
+    if (((!s || !s[0]) && empty_ok) || (s && strcasecmp(s, "active") == 0))
         *ret = SHOAL__STORE__NODE_AVAILABILITY__AVAIL_ACTIVE;
     else if (s && strcasecmp(s, "pause") == 0)
         *ret = SHOAL__STORE__NODE_AVAILABILITY__AVAIL_PAUSE;
@@ -314,6 +312,7 @@ static int get_str(const json_t *obj, const char *key, const char *def, const ch
 {
     const json_t *v = json_object_get(obj, key);
 
+    *ret = def; /* set on every path (also keeps static analysers informed) */
     if (!v || json_is_null(v)) {
         *ret = def;
         return 0;
@@ -330,6 +329,7 @@ static int get_bool(const json_t *obj, const char *key, bool *ret, struct err *e
 {
     const json_t *v = json_object_get(obj, key);
 
+    *ret = false;
     if (!v || json_is_null(v)) {
         *ret = false;
         return 0;
@@ -387,7 +387,7 @@ static void tmp_labels_release(struct tmp_labels *t)
 static int get_labels(const json_t *obj, const char *key, struct tmp_labels *t, struct err *err)
 {
     const json_t *v = json_object_get(obj, key), *val;
-    const char *k;
+    const char *k = NULL;
     size_t n, i = 0;
 
     memset(t, 0, sizeof(*t));
@@ -469,8 +469,8 @@ int mgr_json_parse_node_spec(const json_t *body, MgrNodeSpec **ret, struct err *
 {
     MgrNodeSpec sp = SHOAL__STORE__NODE_SPEC__INIT;
     struct tmp_labels labels;
-    const char *name, *role, *avail;
-    int r, irole, iavail;
+    const char *name = NULL, *role = NULL, *avail = NULL;
+    int r = 0, irole = 0, iavail = 0;
 
     if (!json_is_object(body))
         return err_set(err, -EINVAL, "invalid JSON: the node spec must be an object");
@@ -599,11 +599,11 @@ static int dup_str(const char *s, char **ret, struct err *err)
 
 int mgr_json_parse_swarm_init(const json_t *body, struct mgr_swarm_init_req *out, struct err *err)
 {
-    const char *listen, *adv, *dpa, *avail;
+    const char *listen = NULL, *adv = NULL, *dpa = NULL, *avail = NULL;
     const json_t *spec;
     int64_t port, subnet;
     bool force, autolock;
-    int r, iavail;
+    int r = 0, iavail = 0;
 
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body))
@@ -665,8 +665,8 @@ void mgr_swarm_init_req_release(struct mgr_swarm_init_req *r)
 int mgr_json_parse_swarm_join(const json_t *body, struct mgr_swarm_join_req *out, struct err *err)
 {
     char digest[MGR_TOKEN_DIGEST_LEN + 1], secret[MGR_TOKEN_SECRET_LEN + 1];
-    const char *listen, *adv, *dpa, *token, *avail;
-    int r, iavail;
+    const char *listen = NULL, *adv = NULL, *dpa = NULL, *token = NULL, *avail = NULL;
+    int r = 0, iavail = 0;
 
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body))

@@ -298,8 +298,8 @@ static void reply_info(struct http_req *req)
         json_object_set_new(
             o, "RegistryConfig",
             json_pack("{s:[], s:[], s:o, s:{}, s:[]}", "AllowNondistributableArtifactsCIDRs",
-                      "AllowNondistributableArtifactsHostnames", "InsecureRegistryCIDRs",
-                      insecure, "IndexConfigs", "Mirrors"));
+                      "AllowNondistributableArtifactsHostnames", "InsecureRegistryCIDRs", insecure,
+                      "IndexConfigs", "Mirrors"));
         /* fields the CLI may template on; values where shoal has an answer */
         json_object_set_new(o, "BridgeNfIp6tables", json_false());
         json_object_set_new(o, "KernelMemory", json_true());
@@ -314,7 +314,8 @@ static void reply_info(struct http_req *req)
         json_object_set_new(o, "Isolation", json_string(""));
         json_object_set_new(o, "NFd", json_integer(count_fds()));
         json_object_set_new(o, "NGoroutines", json_integer(1)); /* one event loop */
-        json_object_set_new(o, "ContainerdCommit", json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
+        json_object_set_new(o, "ContainerdCommit",
+                            json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
         json_object_set_new(o, "RuncCommit", json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
         json_object_set_new(o, "InitCommit", json_pack("{s:s, s:s}", "ID", "", "Expected", ""));
         json_object_set_new(o, "Warnings", json_array());

@@ -33,9 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -805,8 +805,8 @@ static void op_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             http_stream_write(op->req, b->base, (size_t)n);
         free(b->base);
     }
-    if (!op->done && op->got_frame &&
-        http_req_write_queue_size(op->req) > STREAM_HIGH && !op->paused) {
+    if (!op->done && op->got_frame && http_req_write_queue_size(op->req) > STREAM_HIGH &&
+        !op->paused) {
         op->paused = true;
         (void)uv_read_stop((uv_stream_t *)&op->pipe);
         (void)uv_timer_start(&op->timer, op_resume, 20, 0);

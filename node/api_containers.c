@@ -90,9 +90,10 @@ static const char *network_mode(struct rt_container *c)
     json_t *ins = rt_container_inspect(c);
     static char mode[256];
 
-    (void)snprintf(mode, sizeof(mode), "%s",
-                   json_string_value(json_object_get(json_object_get(ins, "HostConfig"),
-                                                     "NetworkMode")) ?: "default");
+    (void)snprintf(
+        mode, sizeof(mode), "%s",
+        json_string_value(json_object_get(json_object_get(ins, "HostConfig"), "NetworkMode"))
+            ?: "default");
     json_decref(ins);
     return mode;
 }

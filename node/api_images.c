@@ -314,8 +314,7 @@ static void tag_image(struct http_req *req, const char *name)
         struct rt_image *img = NULL;
         char ref[512];
         if (rt_image_get(rt_images(node_current->rt), name, &img, NULL) == 0) {
-            image_event("tag", img->id,
-                        rt_image_normalize_ref(target, ref) == 0 ? ref : target);
+            image_event("tag", img->id, rt_image_normalize_ref(target, ref) == 0 ? ref : target);
             rt_image_free(img);
         }
         http_reply(req, 201, NULL, NULL, 0);

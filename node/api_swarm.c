@@ -19,7 +19,7 @@
 #include "node/node.h"
 
 #define MSG_INACTIVE                                                                               \
-    "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "   \
+    "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "     \
     "connect this node to swarm and try again."
 
 static void reply_err(struct http_req *req, const struct err *e)
@@ -431,8 +431,8 @@ bool node_api_swarm(struct http_req *req, const char *path)
 
 json_t *node_swarm_info(void)
 {
-    struct mgr_info_swarm in = {.node_id = "", .node_addr = "", .local_node_state = "inactive",
-                                .error = ""};
+    struct mgr_info_swarm in = {
+        .node_id = "", .node_addr = "", .local_node_state = "inactive", .error = ""};
 
     if (!cluster())
         return mgr_json_info_swarm(&in);

@@ -19,6 +19,7 @@
 #define LOG_MODULE "http"
 #include "node/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <jansson.h>
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1613,8 +1613,8 @@ static void server_on_connection(uv_stream_t *ls, int status)
     c->parser.data = c;
     if (l->tls) {
         c->require_cert = l->require_cert;
-    } else if ((l->tcp ? uv_tcp_init(s->loop, &c->io.tcp)
-                       : uv_pipe_init(s->loop, &c->io.pipe, 0)) < 0) {
+    } else if ((l->tcp ? uv_tcp_init(s->loop, &c->io.tcp) : uv_pipe_init(s->loop, &c->io.pipe, 0)) <
+               0) {
         free(c);
         return;
     }

@@ -426,8 +426,8 @@ int main(int argc, char **argv)
                 log_error("listening on %s: %s", h, err.msg);
                 return 1;
             }
-            log_info("API listening on %s%s", h, api_tls ? " (TLS, client certificates verified)"
-                                                          : " (plain TCP)");
+            log_info("API listening on %s%s", h,
+                     api_tls ? " (TLS, client certificates verified)" : " (plain TCP)");
             continue;
         }
         if (strncmp(h, "unix://", 7) != 0) {

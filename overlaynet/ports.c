@@ -64,7 +64,6 @@ int onet__ports_parse(json_t *host_config, json_t *config, struct onet_port **re
     size_t n = 0;
     const char *key;
     json_t *val;
-    int r;
 
     if (pb && !json_is_null(pb) && !json_is_object(pb))
         return err_set(err, -EINVAL, "invalid PortBindings: not an object");
@@ -111,7 +110,7 @@ int onet__ports_parse(json_t *host_config, json_t *config, struct onet_port **re
                 }
                 q.host_port = (uint16_t)x;
             }
-            if ((r = add(&v, &n, q)) < 0)
+            if (add(&v, &n, q) < 0)
                 goto oom;
         }
     }
@@ -128,7 +127,7 @@ int onet__ports_parse(json_t *host_config, json_t *config, struct onet_port **re
             }
             for (size_t i = 0; i < n; i++)
                 have |= v[i].ctr_port == p.ctr_port && v[i].proto == p.proto;
-            if (!have && (r = add(&v, &n, p)) < 0)
+            if (!have && add(&v, &n, p) < 0)
                 goto oom;
         }
     }

@@ -460,9 +460,9 @@ int rft_port_open(uv_loop_t *loop, const char *addr, struct tls_ctx *srv,
                   const struct rft_port_ops *ops, struct rft_port **ret, struct err *err)
 {
     struct sockaddr_in sa;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     int sslen = sizeof(ss);
-    char host[64], tmp[40];
+    char host[64], tmp[40] = "";
     const char *colon = strrchr(addr, ':');
     struct rft_port *p;
     int rc;
@@ -496,9 +496,13 @@ int rft_port_open(uv_loop_t *loop, const char *addr, struct tls_ctx *srv,
         rft_port_close(p, NULL, NULL);
         return err_set(err, rc, "listen on %s: %s", addr, uv_strerror(rc));
     }
-    uv_ip4_name((struct sockaddr_in *)&ss, tmp, sizeof(tmp));
-    snprintf(p->address, sizeof(p->address), "%s:%d", tmp,
-             ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    {
+        struct sockaddr_in bound;
+        memset(&bound, 0, sizeof(bound));
+        memcpy(&bound, &ss, sizeof(bound));
+        uv_ip4_name(&bound, tmp, sizeof(tmp));
+        snprintf(p->address, sizeof(p->address), "%s:%d", tmp, ntohs(bound.sin_port));
+    }
     uv_timer_start(&p->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)&p->sweep);
     *ret = p;

@@ -304,7 +304,7 @@ static void on_raft_hello(struct rft_port *p, struct tls_conn *c, uint64_t id, c
                           void *data)
 {
     struct tp *tp = data;
-    uv_stream_t *stream;
+    uv_stream_t *stream = NULL;
 
     (void)p;
     if (tp->closing || !tp->accept_cb) {

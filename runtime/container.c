@@ -1607,8 +1607,8 @@ int rt_container_start(struct rt_container *c, rt_done_cb cb, void *arg, struct 
     rt_container_ref(c);
     if (c->rt->net_hooks.prepare && !c->net_prepared) {
         c->netns_path[0] = '\0';
-        r = c->rt->net_hooks.prepare(c->rt->net_hooks.arg, c, c->netns_path,
-                                     sizeof(c->netns_path), err);
+        r = c->rt->net_hooks.prepare(c->rt->net_hooks.arg, c, c->netns_path, sizeof(c->netns_path),
+                                     err);
         if (r < 0) {
             c->starting = false;
             c->start_cb = NULL;

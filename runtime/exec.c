@@ -683,15 +683,13 @@ static void fmt_tty(unsigned long nr, char *out, size_t outlen)
     unsigned maj = (unsigned)((nr >> 8) & 0xfff),
              min = (unsigned)((nr & 0xff) | ((nr >> 12) & 0xfff00));
 
-    if (nr == 0)
-        (void)snprintf(out, outlen, "?");
-    else if (maj >= 136 && maj <= 143)
+    if (nr != 0 && maj >= 136 && maj <= 143)
         (void)snprintf(out, outlen, "pts/%u", (maj - 136) * 256 + min);
     else if (maj == 4 && min < 64)
         (void)snprintf(out, outlen, "tty%u", min);
     else if (maj == 4)
         (void)snprintf(out, outlen, "ttyS%u", min - 64);
-    else
+    else /* no terminal, or one we do not name */
         (void)snprintf(out, outlen, "?");
 }
 

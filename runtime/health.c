@@ -37,7 +37,7 @@ struct rt_health {
     struct rt_health *next;
     struct rt_container *c; /* holds a reference */
     struct rt_health_cfg cfg;
-    json_t *test; /* the probe's argv */
+    json_t *test;       /* the probe's argv */
     uv_timer_t timer;   /* next probe */
     uv_timer_t timeout; /* running probe's deadline */
     int handles;
@@ -217,15 +217,14 @@ static void record(struct rt_health *h, int exit_code, const char *output, size_
     entry = json_pack("{s:s, s:s, s:i, s:s%}", "Start", start, "End", end, "ExitCode", exit_code,
                       "Output", output ? output : "", output ? len : 0);
     if (!entry) /* not UTF-8: keep what can be shown */
-        entry = json_pack("{s:s, s:s, s:i, s:s}", "Start", start, "End", end, "ExitCode",
-                          exit_code, "Output", "");
+        entry = json_pack("{s:s, s:s, s:i, s:s}", "Start", start, "End", end, "ExitCode", exit_code,
+                          "Output", "");
     if (entry) {
         json_array_append_new(h->log, entry);
         while (json_array_size(h->log) > RT_HEALTH_LOG_MAX)
             json_array_remove(h->log, 0);
     }
-    rt_health_apply(&st, &h->cfg, exit_code,
-                    (h->probe_start_ns - h->started_ns) / NS_PER_MS);
+    rt_health_apply(&st, &h->cfg, exit_code, (h->probe_start_ns - h->started_ns) / NS_PER_MS);
     h->status = st.status;
     h->failing = st.failing;
     log_debug("container %.12s: probe exit %d, %s (streak %d)", h->c->id, exit_code,
@@ -321,15 +320,14 @@ static void probe_start(uv_timer_t *t)
         schedule_next(h);
         return;
     }
-    cfg = json_pack("{s:O, s:b, s:b, s:b, s:s}", "Cmd", h->test, "AttachStdout", 1, "AttachStderr",
-                    1, "Tty", 0, "User",
-                    json_string_value(json_object_get(c->config, "User")) ?: "");
+    cfg =
+        json_pack("{s:O, s:b, s:b, s:b, s:s}", "Cmd", h->test, "AttachStdout", 1, "AttachStderr", 1,
+                  "Tty", 0, "User", json_string_value(json_object_get(c->config, "User")) ?: "");
     buf_release(&h->out);
     buf_init(&h->out);
     h->probe_start_ns = time_now_ns();
     h->timed_out = false;
-    if (!cfg || rt_exec_create(c, cfg, &x, &err) < 0 ||
-        rt_exec_start(x, &handlers, h, &err) < 0) {
+    if (!cfg || rt_exec_create(c, cfg, &x, &err) < 0 || rt_exec_start(x, &handlers, h, &err) < 0) {
         json_decref(cfg);
         record(h, -1, err.msg, strlen(err.msg));
         schedule_next(h);

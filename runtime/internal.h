@@ -91,7 +91,7 @@ struct rt_container {
 
     /* stdin that arrived before the monitor connection (docker run -i sends
      * it right after attach, before start) */
-    json_t *networking;  /* NetworkingConfig of the create request (aliases...) */
+    json_t *networking;   /* NetworkingConfig of the create request (aliases...) */
     char netns_path[256]; /* from net_hooks.prepare for the current run */
     bool net_prepared;
     struct buf stdin_pending;

@@ -73,7 +73,6 @@ static bool valid_sha256(const char *d)
     return d && strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 && id_is_hex(d + 7, 64);
 }
 
-
 /* ---- one layer --------------------------------------------------------------------------- */
 
 struct dl_progress {
@@ -155,7 +154,7 @@ static int pull_layer(struct pull *p, struct pull_layer *l, struct err *err)
     struct dl_progress dp = {.p = p, .l = l};
     struct extract_job j = {.store = p->store, .rfd = -1};
     struct reg_sink sink;
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     struct err derr = {0};
     pthread_t th;
     char path[120];
@@ -268,7 +267,7 @@ static int fetch_manifest(struct pull *p, const struct rt_reg_ref *ref, const ch
                           int64_t *ret_size, struct err *err)
 {
     struct reg_sink sink;
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     char path[300];
     json_t *doc;
     const char *mt;
@@ -339,7 +338,7 @@ static int fetch_config(struct pull *p, const char *digest, char **ret, size_t *
                         struct err *err)
 {
     struct reg_sink sink;
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     char path[120], got[80];
     int r;
 

@@ -157,7 +157,7 @@ static void on_up_progress(void *arg, int64_t cur)
 static int put_blob(struct push *p, const char *id, int fd, int64_t size, const char *digest,
                     bool quiet, struct err *err)
 {
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     char path[120];
     struct up_progress up = {.p = p, .id = id, .total = size};
     int r;

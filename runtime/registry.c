@@ -19,7 +19,7 @@ static int get_small(struct reg_client *c, const char *path, const char *accept,
                      size_t *ret_len, char digest[80], char ctype[128], struct err *err)
 {
     struct reg_sink sink;
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     int r;
 
     if (reg__sink_init(&sink, -1, 8 * 1024 * 1024) < 0)
@@ -41,7 +41,7 @@ int rt_reg_distribution(const char *refstr, const struct rt_reg_opts *opts, json
 {
     struct rt_reg_ref ref;
     struct reg_client *c = NULL;
-    char scope[600], path[300], digest[80], ctype[128], d2[80];
+    char scope[600], path[300], digest[80] = "", ctype[128] = "", d2[80] = "";
     char *body = NULL, *cbody = NULL;
     size_t len = 0, clen = 0;
     json_t *doc = NULL, *cfg = NULL, *plats, *out;

@@ -361,7 +361,7 @@ static void registry_message(const struct buf *body, long status, char *out, siz
     if (code) {
         char lc[128];
         size_t i;
-        for (i = 0; code[i] && i < sizeof(lc) - 1; i++)
+        for (i = 0; i < sizeof(lc) - 1 && code[i]; i++)
             lc[i] = code[i] == '_' ? ' ' : (char)tolower((unsigned char)code[i]);
         lc[i] = '\0';
         (void)snprintf(out, outlen, "%s: %s", lc, msg ? msg : lc);
@@ -594,7 +594,7 @@ static int token_fetch(struct reg_client *c, const struct rt_reg_challenge *ch, 
     const char *scope = c->scope[0] ? c->scope : ch->scope;
     struct req_spec rq = {.method = "GET", .up_fd = -1, .no_auth = true};
     struct reg_sink sink;
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     struct buf url, form, eb;
     CURL *h;
     json_t *doc;
@@ -734,7 +734,7 @@ int reg__upload_blob(struct reg_client *c, int fd, int64_t size, const char *dig
 {
     char url[4096], put_url[4200];
     struct req_spec rq = {.method = "POST", .url = url, .up_fd = -1};
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     struct buf eb;
     int r;
 
@@ -774,7 +774,7 @@ int reg__put_manifest(struct reg_client *c, const char *ref, const char *media_t
                           .content_type = media_type,
                           .body = body,
                           .body_len = len};
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     struct buf eb;
     int r;
 
@@ -792,7 +792,7 @@ int reg__login(struct reg_client *c, struct err *err)
 {
     char url[400];
     struct req_spec rq = {.method = "GET", .url = url, .up_fd = -1};
-    struct reg_resp resp;
+    struct reg_resp resp = {0};
     struct buf eb;
     int r;
 

@@ -193,7 +193,12 @@ void rt_strv_free(char **v);
 #define RT_HEALTH_LOG_MAX             5
 #define RT_HEALTH_OUTPUT_MAX          4096
 
-enum rt_health_status { RT_HEALTH_NONE, RT_HEALTH_STARTING, RT_HEALTH_HEALTHY, RT_HEALTH_UNHEALTHY };
+enum rt_health_status {
+    RT_HEALTH_NONE,
+    RT_HEALTH_STARTING,
+    RT_HEALTH_HEALTHY,
+    RT_HEALTH_UNHEALTHY
+};
 
 struct rt_health_cfg {
     bool enabled; /* a CMD or CMD-SHELL test (not NONE, not empty) */

@@ -150,7 +150,7 @@ lint_shellcheck() {
 # entry per module source, the monitor's main.c with -DSHOAL_MONITOR=1.
 write_compile_commands() {
     local pkgs
-    pkgs=$(pkg-config --cflags libuv jansson libseccomp libarchive libprotobuf-c openssl 2>/dev/null)
+    pkgs=$(pkg-config --cflags libuv jansson libseccomp libarchive libprotobuf-c openssl libcurl raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0 libnftables 2>/dev/null)
     mkdir -p "$LINT_DIR"
     python3 - "$ROOT" "$GEN" "$pkgs" "$@" >"$LINT_DIR/compile_commands.json" <<'PY'
 import json, shlex, sys

@@ -305,7 +305,7 @@ out:
 
 static void exec_sync(struct mon *m, struct mon_exec *x)
 {
-    char buf[1100];
+    char buf[1100] = {0};
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
     struct msghdr msg = {

@@ -123,7 +123,7 @@ health() {
     run bash -c "docker cp cp2:/f2 - | tar -xO"
     [ "$output" = new ]
     # nothing stays mounted on the host
-    ! grep -q "$T/d/containers" /proc/self/mountinfo
+    run ! grep -q "$T/d/containers" /proc/self/mountinfo
     docker rm cp2
 }
 

@@ -9,7 +9,7 @@ mkcerts() {
     local d=$1
     mkdir -p "$d/other" "$d/wrong" "$d/nocert"
     (
-        cd "$d"
+        cd "$d" || exit 1
         o() { openssl "$@" 2>/dev/null; }
         o req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca-key.pem \
             -out ca.pem -days 2 -subj /CN=test-ca

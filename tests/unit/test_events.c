@@ -2,12 +2,13 @@
  * tests/unit/test_events.c - the event ring, filters and since/until parsing
  * (node/events.c).
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "node/events.h"
 #include "node/node.h"
@@ -66,9 +67,9 @@ static void test_events_ring_bounded(void **state)
         node_event_emit("network", "create", id, NULL);
     }
     assert_int_equal(node_events_count(), NODE_EVENTS_RING);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(node_events_at(0, &ns), "Actor"), "ID")),
-                        "n10");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(node_events_at(0, &ns), "Actor"), "ID")),
+        "n10");
     node_events_reset();
 }
 

@@ -1,13 +1,14 @@
 /* tests/unit/test_health.c - health check config parsing and state machine. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
 #include <string.h>
 
+#include <cmocka.h>
+
 #include "lib/err.h"
+
 #include "runtime/runtime.h"
 
 static void test_parse(void **state)

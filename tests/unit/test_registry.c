@@ -204,7 +204,6 @@ static void test_select_platform(void **state)
     json_decref(j);
 }
 
-
 static void test_registry_allow_list(void **state)
 {
     static const char *const allow[] = {"127.0.0.1", "10.1.0.0/16", "reg.local:5000"};
