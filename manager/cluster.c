@@ -438,6 +438,14 @@ static int open_port(struct mgr_cluster *c, struct err *err)
     int r;
 
     r = rft_port_open(c->loop, c->listen_addr, c->srv, &ops, &c->port, err);
+    /* A shoald restarted right after a crash can find its port still held
+     * for a moment by the dying process: wait for it (bounded) instead of
+     * dropping out of the swarm. */
+    for (int i = 0; r == -EADDRINUSE && i < 50; i++) {
+        (void)usleep(100 * 1000);
+        err_clear(err);
+        r = rft_port_open(c->loop, c->listen_addr, c->srv, &ops, &c->port, err);
+    }
     if (r < 0)
         return err_wrap(err, "listening on %s", c->listen_addr);
     rft_port_set_handler(c->port, RFT_KIND_JOIN, on_join_conn, c);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "node/detach.h"
+#include "node/events.h"
 #include "node/node.h"
 
 /* ---- detach keys ------------------------------------------------------------ */
@@ -203,6 +204,7 @@ void node_api_attach(struct http_req *req, struct rt_container *c)
     req->data = at;
     req->on_abort = on_abort;
     http_hijack(req, on_client);
+    node_event_container(c, "attach", NULL); /* Docker reports every attach */
     /* A container that is gone will never produce output. */
     if (rt_container_state(c) == RT_STATE_DEAD)
         on_end(at);

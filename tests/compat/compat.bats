@@ -228,7 +228,6 @@ ensure_tty2() {
 }
 
 @test "compat: events" {
-    skip "differs: shoald emits no 'container attach' event (node/api_attach.c)"
     (
         sleep 1
         docker run --rm --name ref-ev bb:latest true >/dev/null 2>&1
