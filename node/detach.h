@@ -3,7 +3,7 @@
  * (attach and exec): the client types the sequence (default ctrl-p,ctrl-q)
  * and is detached; the container or exec keeps running. Bytes that start the
  * sequence are held back until it completes or breaks (then they are passed
- * on), like dockerd's escape proxy. Implemented in node/api_attach.c.
+ * on), like dockerd's escape proxy. Implemented in node/detach.c.
  */
 #ifndef NODE_DETACH_H
 #define NODE_DETACH_H
