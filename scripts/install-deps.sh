@@ -16,7 +16,7 @@ libcmocka-dev bats busybox-static iproute2 nftables util-linux procps
 clang clang-format clang-tidy cppcheck shellcheck python3 tmux
 docker-registry skopeo umoci python3-cryptography openssl curl bc"
 if [ "${1:-}" = "--bench" ]; then
-    PKGS="$PKGS crun docker.io hyperfine"
+    PKGS="$PKGS crun docker.io hyperfine etcd-server etcd-client"
 fi
 # image tests build OCI layouts with standard tools (tests/integration/18-images.bats)
 PKGS="$PKGS umoci skopeo"
