@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # tests/compat/compat.bats - the stock docker CLI against shoald, scenario by
 # scenario, compared with the golden transcripts recorded against Engine
-# 20.10.24 (/work/shared/reference/docker-api/transcripts, COMPAT_REF to move it).
+# 20.10.24 (../shared/reference/docker-api/transcripts next to the repository,
+# COMPAT_REF to move it).
 #
 # Each @test replays one LOCAL transcript through the recording proxy
 # (tools/recproxy.py), renders it (tools/render.py) and runs compare.py:
@@ -11,7 +12,8 @@
 
 load ../integration/helpers
 
-COMPAT_REF=${COMPAT_REF:-/work/shared/reference/docker-api}
+# the steering repository's shared/ sits next to this repository's root
+COMPAT_REF=${COMPAT_REF:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/../shared/reference/docker-api}
 COMPARE=$BATS_TEST_DIRNAME/compare.py
 
 setup_file() {
