@@ -22,14 +22,19 @@ CFLAGS.release := -O2 -g -D_FORTIFY_SOURCE=2
 CFLAGS.asan := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 WERROR ?= 1
 
-PKGS := libuv jansson libseccomp libprotobuf-c openssl zlib raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0 libnftables
-# libcurl is loaded with dlopen on first use (runtime/curl_dl.c): headers only.
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libarchive libcurl)
+PKGS := libuv jansson libseccomp libprotobuf-c openssl zlib raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0
+# libcurl and libnftables are loaded with dlopen on first use
+# (runtime/curl_dl.c, overlaynet/nft_dl.c): headers only.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libarchive libcurl libnftables)
 # libarchive is linked statically: only the tar reader and the decompression
 # filters we use are pulled in. The shared library drags libxml2, ICU and
 # libstdc++ into shoald at start-up (about 3 MiB of RSS for nothing).
 ARCHIVE_LIBS := -Wl,-Bstatic -larchive -lz -llzma -lzstd -lbz2 -llz4 -Wl,-Bdynamic
-PKG_LIBS := $(shell pkg-config --libs $(PKGS)) $(ARCHIVE_LIBS) -lisal -lhttp_parser -lpthread -ldl
+# OpenSSL is linked statically into shoald too: the shared libcrypto costs
+# ~3 MiB of RSS at load whether or not TLS is used (relocations and ifuncs);
+# statically only the pages of the code that runs are touched.
+SSL_STATIC_LIBS := -Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic
+PKG_LIBS := $(shell pkg-config --libs $(filter-out openssl,$(PKGS))) $(SSL_STATIC_LIBS) $(ARCHIVE_LIBS) -lisal -lhttp_parser -lpthread -ldl
 # Tests build archives of every kind: they link the shared libarchive.
 TEST_LIBS := $(shell pkg-config --libs $(PKGS) libarchive) -lisal -lhttp_parser -lpthread -ldl
 

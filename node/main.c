@@ -4,6 +4,7 @@
 #define LOG_MODULE "node"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -380,6 +381,9 @@ int main(int argc, char **argv)
         return 1;
     }
     (void)signal(SIGPIPE, SIG_IGN);
+    /* One malloc arena: shoald's threads (thread pool, helpers) allocate
+     * little, and each extra arena costs hundreds of KiB of resident memory. */
+    (void)mallopt(M_ARENA_MAX, 1);
     umask(022);
 
     n.loop = uv_default_loop();

@@ -311,6 +311,28 @@ static int pending_save(struct onet *n)
 /* ---- nftables ---------------------------------------------------------- */
 
 /* Rebuild our table in one transaction from the current state. */
+/* <exec-root>/net/nft-table exists while our table may be installed, so a
+ * daemon start knows whether a table left by a crash needs removing without
+ * loading libnftables (which would cost ~2 MiB of RSS in an idle daemon). */
+static void nft_marker(struct onet *n, bool on)
+{
+    char path[2200];
+
+    (void)snprintf(path, sizeof(path), "%s/nft-table", n->state_dir);
+    if (on)
+        (void)write_file_atomic(path, "", 0, 0600, false);
+    else
+        (void)unlink(path);
+}
+
+static bool nft_marker_present(struct onet *n)
+{
+    char path[2200];
+
+    (void)snprintf(path, sizeof(path), "%s/nft-table", n->state_dir);
+    return access(path, F_OK) == 0;
+}
+
 static int nft_sync(struct onet *n, struct err *err)
 {
     struct buf b;
@@ -328,8 +350,10 @@ static int nft_sync(struct onet *n, struct err *err)
     if (!any) {
         r = onet__nft_run(n->nft, b.data ?: "", err);
         buf_release(&b);
-        if (r == 0)
+        if (r == 0) {
             n->nft_installed = false;
+            nft_marker(n, false);
+        }
         return r;
     }
     buf_printf(&b,
@@ -388,8 +412,10 @@ static int nft_sync(struct onet *n, struct err *err)
     }
     r = onet__nft_run(n->nft, b.data ?: "", err);
     buf_release(&b);
-    if (r == 0)
+    if (r == 0) {
         n->nft_installed = true;
+        nft_marker(n, true);
+    }
     return r;
 }
 
@@ -681,7 +707,7 @@ int onet_open(const struct onet_opts *o, struct onet **ret, struct err *err)
         n->ns_dir_ready = true;
     }
     /* a table left by a crash is replaced (or removed when nothing is attached) */
-    n->nft_installed = true;
+    n->nft_installed = nft_marker_present(n) || n->sboxes;
     if ((r = nft_sync(n, err)) < 0)
         goto fail;
     *ret = n;

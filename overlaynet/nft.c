@@ -17,26 +17,31 @@ struct onet_nft {
     struct nft_ctx *ctx;
 };
 
+/* The libnftables context is made on the first transaction: a daemon that
+ * never publishes a port or attaches a bridge never loads the library (see
+ * overlaynet/nft_dl.c). */
 struct onet_nft *onet__nft_new(void)
 {
-    struct onet_nft *x = calloc(1, sizeof(*x));
+    return calloc(1, sizeof(struct onet_nft));
+}
 
-    if (!x)
-        return NULL;
+static int nft_ctx_ready(struct onet_nft *x, struct err *err)
+{
+    if (x->ctx)
+        return 0;
     x->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!x->ctx) {
-        free(x);
-        return NULL;
-    }
+    if (!x->ctx)
+        return err_set(err, -EIO, "nftables: cannot create a context (is libnftables installed?)");
     (void)nft_ctx_buffer_output(x->ctx);
     (void)nft_ctx_buffer_error(x->ctx);
-    return x;
+    return 0;
 }
 
 struct onet_nft *onet__nft_free(struct onet_nft *x)
 {
     if (x) {
-        nft_ctx_free(x->ctx);
+        if (x->ctx)
+            nft_ctx_free(x->ctx);
         free(x);
     }
     return NULL;
@@ -44,6 +49,10 @@ struct onet_nft *onet__nft_free(struct onet_nft *x)
 
 int onet__nft_run(struct onet_nft *x, const char *cmds, struct err *err)
 {
+    int r = nft_ctx_ready(x, err);
+
+    if (r < 0)
+        return r;
     if (nft_run_cmd_from_buffer(x->ctx, cmds) != 0) {
         const char *e = nft_ctx_get_error_buffer(x->ctx);
         char msg[400];
