@@ -1553,10 +1553,16 @@ int cli_cmd_rename(struct cli_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
+/* scope-exit release of a string vector filled by flag parsing */
+static void strv_releasep(struct cli_strv *v)
+{
+    cli_strv_release(v);
+}
+
 int cli_cmd_container_prune(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false;
-    struct cli_strv filters = {0};
+    CLEANUP(strv_releasep) struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
         {.name = "force",
          .shorthand = 'f',
@@ -1829,7 +1835,7 @@ static int events_body(void *ctx, const char *data, size_t len)
 int cli_cmd_events(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *since = NULL, *until = NULL;
-    struct cli_strv filters = {0};
+    CLEANUP(strv_releasep) struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
         {.name = "since",
          .type = CLI_FLAG_STRING,

@@ -136,7 +136,11 @@ static int start_stream(struct cli_ctx *ctx, const char *id, bool tty, bool in, 
     bool restore = false;
     int r;
 
-    body = json_dumps(json_pack("{s:b, s:b}", "Detach", 0, "Tty", tty), JSON_COMPACT);
+    {
+        json_t *o = json_pack("{s:b, s:b}", "Detach", 0, "Tty", tty);
+        body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+    }
     if (!path || !rpath || !body)
         return err_set(err, -ENOMEM, "out of memory");
     req.path = path;
@@ -255,8 +259,9 @@ int cli_cmd_exec(struct cli_ctx *ctx, int argc, char **argv)
     }
     if (detach) {
         cleanup_free char *spath = path_of("exec", id, "/start");
-        r = cli_call(&ctx->client, "POST", spath, NULL,
-                     json_pack("{s:b, s:b}", "Detach", 1, "Tty", tty), NULL, &err);
+        json_t *o = json_pack("{s:b, s:b}", "Detach", 1, "Tty", tty);
+        r = cli_call(&ctx->client, "POST", spath, NULL, o, NULL, &err);
+        json_decref(o);
         if (r < 0) {
             cli_print_err(ctx, &err);
             return 1;

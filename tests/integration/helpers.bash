@@ -205,7 +205,7 @@ daemon_stop() {
 daemon_kill9() {
     kill -KILL "$DAEMON_PID"
     local i
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < 300; i++)); do # ASan builds take seconds to exit
         pid_alive "$DAEMON_PID" || break
         sleep 0.1
     done
