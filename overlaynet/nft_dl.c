@@ -44,8 +44,8 @@ static void dl_load(void)
     *(void **)&dl.get_output = dlsym(dl.lib, "nft_ctx_get_output_buffer");
     *(void **)&dl.get_error = dlsym(dl.lib, "nft_ctx_get_error_buffer");
     *(void **)&dl.run = dlsym(dl.lib, "nft_run_cmd_from_buffer");
-    if (!dl.ctx_new || !dl.ctx_free || !dl.buffer_output || !dl.buffer_error ||
-        !dl.get_output || !dl.get_error || !dl.run) {
+    if (!dl.ctx_new || !dl.ctx_free || !dl.buffer_output || !dl.buffer_error || !dl.get_output ||
+        !dl.get_error || !dl.run) {
         log_error("libnftables lacks an expected symbol");
         (void)dlclose(dl.lib);
         dl.lib = NULL;
