@@ -85,19 +85,6 @@ static void create_container(struct http_req *req)
 
 /* ---- networking (overlaynet) in inspect and ps ---------------------------- */
 
-static const char *network_mode(struct rt_container *c)
-{
-    json_t *ins = rt_container_inspect(c);
-    static char mode[256];
-
-    (void)snprintf(
-        mode, sizeof(mode), "%s",
-        json_string_value(json_object_get(json_object_get(ins, "HostConfig"), "NetworkMode"))
-            ?: "default");
-    json_decref(ins);
-    return mode;
-}
-
 static json_t *net_inspect(struct rt_container *c, json_t *ins)
 {
     const char *mode;
@@ -119,7 +106,10 @@ static void net_summary(struct rt_container *c, json_t *s)
 
     if (!node_net())
         return;
-    mode = network_mode(c);
+    /* the summary already carries it: no need to build the inspect object */
+    mode = json_string_value(json_object_get(json_object_get(s, "HostConfig"), "NetworkMode"));
+    if (!mode)
+        mode = "default";
     ports = onet_container_ports_summary(node_net(), rt_container_id(c));
     nets = onet_container_networks_json(node_net(), rt_container_id(c), mode);
     if (ports)
