@@ -3,25 +3,35 @@
 # shoal cluster (network namespaces, tests/cluster/lib.bash) against a 3-member
 # etcd 3.4 (Debian etcd-server) on 127.0.0.1, in the same run.
 #
-# Usage: bench/raft-vs-etcd.sh [TRIALS] [WRITES]
-#   TRIALS  leader-failover trials per system (default 10)
-#   WRITES  writes per in-flight level (default 2000)
+# Usage: bench/raft-vs-etcd.sh [TRIALS] [WRITES] [RAW_WRITES]
+#   TRIALS      leader-failover trials per system (default 10)
+#   WRITES      API writes per in-flight level (default 4000)
+#   RAW_WRITES  raw store commands per in-flight level (default 20000)
 #
-# Writes: shoal = node label updates through the Engine API on the leader's
-# Unix socket (GET for the version, then POST /nodes/ID/update; only the POST
-# is timed; a lost version race is retried and counted); etcd = PUT through
-# its gRPC-gateway JSON API (/v3/kv/put) on the leader, keep-alive connections.
-# shoal has one object per node (3 here) to update, so at 16 and 64 in flight
-# most POSTs lose a version race ("update out of sequence", retried): the
-# table shows committed writes/s, the races, and all answered requests/s.
-# Both load generators are python3 threads (one core's worth of client on a
-# 2-core machine): at 64 in flight the client, not etcd, may be the limit.
+# Three write paths, each at 1, 16 and 64 in flight:
+#  - shoal raw store commands (bench/rstore-bench.c, built here against
+#    $SHOAL_BUILD/libcore.a): 3 processes on 127.0.0.1 running shoal's raft
+#    layer (libraft 0.15, uv disk backend, mutual-TLS transport) with the real
+#    store as state machine; the leader proposes NodeSetStatus commands and
+#    times each from proposal to application.
+#  - shoal through the Engine API: node label updates on the leader's Unix
+#    socket, 3 managers in network namespaces (tests/cluster/lib.bash). The
+#    swarm gets 64 extra worker node objects through the real JOIN exchange
+#    (bench/fakejoin.py) so that each writer owns one node: no version races.
+#    A write is GET (for Version.Index, as `docker node update` does) + POST;
+#    the POST is timed, the rate counts whole writes.
+#  - etcd 3.4 (Debian etcd-server), 3 members on 127.0.0.1: PUT through its
+#    JSON gateway (/v3/kv/put) on the leader.
+# Both API paths use the same client (bench/apiwrite.py: python3 asyncio, one
+# keep-alive connection per writer); on a 2-core machine that client is a
+# large share of the CPU at 16 and 64 in flight.
 # Failover: SIGKILL the leader, time until a write is accepted by a survivor.
 # Needs root (namespaces). Everything it starts is stopped by pid.
 set -uo pipefail
 
 TRIALS=${1:-10}
-WRITES=${2:-2000}
+WRITES=${2:-4000}
+RAW_WRITES=${3:-20000}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
@@ -33,15 +43,18 @@ bats_require_minimum_version() { :; }
 # shellcheck source=tests/cluster/lib.bash
 source "$REPO_ROOT/tests/cluster/lib.bash"
 APILOAD=$REPO_ROOT/tests/cluster/apiload.py
+APIWRITE=$here/apiwrite.py
 
 ETCD_PIDS=()
 E=
+RB=
 cleanup() {
     local pid
     for pid in "${ETCD_PIDS[@]}"; do
         bench_stop_pid "$pid"
     done
     [[ -n $E && -d $E ]] && rm -rf "$E"
+    [[ -n $RB && -d $RB ]] && rm -rf "$RB"
     cluster_down 3>&2 || bench_log "cluster teardown reported a problem"
 }
 trap cleanup EXIT
@@ -93,7 +106,7 @@ else:
 PY
 }
 
-# etcd load: PUTs over keep-alive connections; same JSON line as apiload.py
+# etcd failover probe (the write load is bench/apiwrite.py)
 cat >"$E/etcdload.py" <<'PY'
 import base64, http.client, json, sys, threading, time
 def b64(s):
@@ -157,7 +170,7 @@ for n in 1 2 3; do etcd_start $n; done
 for ((i = 0; i < 100; i++)); do etcd_leader >/dev/null 2>&1 && break; sleep 0.2; done
 el=$(etcd_leader) || bench_die "etcd has no leader (see $E/e*.log)"
 for q in 1 16 64; do
-    out=$(python3 "$E/etcdload.py" "$(ecli "$el")" "$WRITES" "$q")
+    out=$(python3 "$APIWRITE" etcd "$(ecli "$el")" "$WRITES" "$q")
     bench_log "etcd  q=$q: $out"
     R[etcd.$q]=$out
 done
@@ -182,16 +195,47 @@ R[etcd.failover]=$(printf '%s\n' "${etimes[@]}" | grep -v timeout | median)
 for pid in "${ETCD_PIDS[@]}"; do bench_stop_pid "$pid"; done
 ETCD_PIDS=()
 
-# ---------------------------------------------------------------- shoal
+# ---------------------------------------------------------------- shoal raw
+
+RB=$(mktemp -d /tmp/sb-rstore.XXXXXX)
+PKGS="libuv jansson libseccomp libprotobuf-c openssl zlib raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0"
+[[ -f $SHOAL_BUILD/libcore.a ]] || bench_die "$SHOAL_BUILD/libcore.a missing (run make)"
+# shellcheck disable=SC2046,SC2086
+cc -std=gnu11 -O2 -D_GNU_SOURCE -iquote "$REPO_ROOT" -iquote "$REPO_ROOT/build/gen" \
+    $(pkg-config --cflags $PKGS) "$here/rstore-bench.c" -o "$RB/rstore-bench" \
+    "$SHOAL_BUILD/libcore.a" $(pkg-config --libs $PKGS libarchive) -lisal -lhttp_parser \
+    -lpthread -ldl || bench_die "building rstore-bench failed"
+bench_log "shoal raw store commands: 3 processes on 127.0.0.1"
+mapfile -t raw < <("$RB/rstore-bench" "$RB" $((28000 + ($$ % 300) * 10)) "$RAW_WRITES" 2>"$RB/log")
+((${#raw[@]} == 3)) || bench_die "rstore-bench failed: $(tail -5 "$RB/log")"
+for i in 0 1 2; do
+    q=$(jget "${raw[i]}" inflight)
+    bench_log "raw   q=$q: ${raw[i]}"
+    R[raw.$q]=${raw[i]}
+done
+rm -rf "$RB"
+
+# ---------------------------------------------------------------- shoal API
 
 bench_log "shoal: 3 managers in network namespaces"
 cluster_setup_file 3 || bench_die "cluster set-up failed"
 [[ -z ${CL_SKIP:-} ]] || bench_die "$CL_SKIP"
 swarm_form 3 0 || bench_die "swarm did not form (see $T/h*/shoald.log)"
-ids=$(cat "$T"/h{1,2,3}/id | paste -sd,)
+l=$(leader_of 1 2 3) || bench_die "no shoal leader"
+wt=$(on "$l" docker swarm join-token -q worker)
+nsenter --net="/run/netns/$(host_ns "$l")" python3 "$here/fakejoin.py" "$(host_addr "$l"):2377" \
+    "$wt" 64 >"$T/bench.ids" || bench_die "fake joins failed"
+# wait until the leader has marked them Down (no status writes during the runs)
+for ((i = 0; i < 120; i++)); do
+    d=$(on "$l" docker node ls --format '{{.Status}}' | grep -c '^Down$')
+    ((d == 64)) && break
+    sleep 0.5
+done
+((d == 64)) || bench_die "the bench nodes were not marked Down ($d of 64)"
+ids=$(paste -sd, "$T/bench.ids")
 for q in 1 16 64; do
     l=$(leader_of 1 2 3) || bench_die "no shoal leader"
-    out=$(python3 "$APILOAD" "$T/h$l/s.sock" "$ids" "$WRITES" "$q" "q$q")
+    out=$(python3 "$APIWRITE" shoal "$T/h$l/s.sock" "$ids" "$WRITES" "$q")
     bench_log "shoal q=$q: $out"
     R[shoal.$q]=$out
 done
@@ -211,19 +255,26 @@ R[shoal.failover]=$(printf '%s\n' "${stimes[@]}" | grep -v timeout | median)
 
 # ---------------------------------------------------------------- table
 
+declare -A NAME=([raw]="shoal raw store commands" [shoal]="shoal Engine API (label update)"
+    [etcd]="etcd 3.4 JSON API (put)")
 row() {
-    local sys=$1 q=$2 j=${R[$1.$2]} posts
-    # every POST that answered (committed, or refused for a stale version)
-    posts=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(round((d["writes"]+d["conflicts"])/d["seconds"], 1))' "$j")
-    printf '| %-5s | %3s | %8s | %8s | %9s | %9s | %9s |\n' "$sys" "$q" \
-        "$(jget "$j" p50_ms)" "$(jget "$j" p99_ms)" "$(jget "$j" rate)" "$(jget "$j" conflicts)" "$posts"
+    local j=${R[$1.$2]}
+    printf '| %s | %s | %s | %s | %s |\n' "${NAME[$1]}" "$2" "$(jget "$j" p50_ms)" \
+        "$(jget "$j" p99_ms)" "$(jget "$j" rate)"
 }
+ratio() { python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["rate"] / json.loads(sys.argv[2])["rate"], 1))' "$1" "$2"; }
 echo
-echo "## raft vs etcd ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) cores, $WRITES writes per level)"
+echo "## raft vs etcd ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) cores; $RAW_WRITES raw / $WRITES API writes per level)"
 echo
-echo "| system | in flight | p50 ms | p99 ms | writes/s | version races | requests/s |"
-echo "|---|---|---|---|---|---|---|"
-for q in 1 16 64; do row shoal $q; row etcd $q; done
+echo "| write path | in flight | p50 ms | p99 ms | writes/s |"
+echo "|---|---|---|---|---|"
+for q in 1 16 64; do row raw $q; row shoal $q; row etcd $q; done
+echo
+echo "at 64 in flight: raw store commands $(ratio "${R[raw.64]}" "${R[etcd.64]}")x etcd, Engine API $(ratio "${R[shoal.64]}" "${R[etcd.64]}")x etcd"
+bench_result raft.raw.p50_ms "$(jget "${R[raw.1]}" p50_ms)"
+bench_result raft.raw.rate64 "$(jget "${R[raw.64]}" rate)"
+bench_result raft.api.rate64 "$(jget "${R[shoal.64]}" rate)"
+bench_result raft.etcd.rate64 "$(jget "${R[etcd.64]}" rate)"
 echo
 echo "| leader failover (SIGKILL -> write accepted) | median ms | trials |"
 echo "|---|---|---|"

@@ -58,6 +58,7 @@ static const struct cmd commands[] = {
     {"network", cli_cmd_network, "Manage networks"},
     {"swarm", cli_cmd_swarm, "Manage Swarm"},
     {"node", cli_cmd_node, "Manage Swarm nodes"},
+    {"service", cli_cmd_service, "Manage Swarm services"},
     {"cp", cli_cmd_cp, "Copy files/folders between a container and the local filesystem"},
 };
 

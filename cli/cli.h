@@ -343,4 +343,98 @@ int cli_node_spec_apply(json_t *spec, const struct cli_node_update *u, struct er
 int cli_join_command(json_t *swarm, const char *mgr_addr, bool worker, bool manager,
                      struct buf *out);
 
+
+/* cli/cmd_service.c: `shoal service ...` (docker's `service` commands) */
+int cli_cmd_service(struct cli_ctx *ctx, int argc, char **argv);
+
+/* UpdateConfig / RollbackConfig flags (strings as typed; NULL = not given) */
+struct cli_svc_cfg_flags {
+    const char *parallelism, *delay, *failure_action, *monitor, *max_failure_ratio, *order;
+};
+
+/* The flags of `service create` and `service update` (borrowed strings). */
+struct cli_svc_opts {
+    const char *name, *mode, *replicas, *max_per_node, *workdir, *user, *hostname, *stop_grace,
+        *stop_signal, *entrypoint, *endpoint_mode;
+    const char *reserve_memory, *reserve_cpu, *limit_memory, *limit_cpu;
+    const char *restart_condition, *restart_delay, *restart_max_attempts, *restart_window;
+    struct cli_svc_cfg_flags update, rollback;
+    const char *health_cmd, *health_interval, *health_timeout, *health_start_period,
+        *health_retries;
+    bool no_healthcheck, tty, read_only, init, tty_set, read_only_set, init_set;
+    struct cli_strv env, labels, container_labels, constraints, placement_prefs, publish, networks,
+        mounts;
+    /* update only */
+    const char *image;
+    bool force;
+    struct cli_strv env_add, env_rm, label_add, label_rm, container_label_add, container_label_rm,
+        constraint_add, constraint_rm, publish_add, publish_rm, mount_add, mount_rm, network_add,
+        network_rm, placement_pref_add, placement_pref_rm;
+    /* create: IMAGE [COMMAND [ARG...]] */
+    const char *image_arg;
+    const char *const *args;
+    size_t nargs;
+};
+
+/* The ServiceSpec `service create` sends, in docker's key order. Networks[]
+ * carry the names as given (the caller resolves them to IDs). */
+int cli_svc_spec_from_opts(const struct cli_svc_opts *o, json_t **ret_spec, struct err *err);
+/* Apply `service update` flags to a ServiceSpec in place (docker's rules). */
+int cli_svc_spec_apply_update(json_t *spec, const struct cli_svc_opts *o, struct err *err);
+/* One --publish value ("8080:80/udp", "80", "mode=host,target=80,published=8080")
+ * appended to ports as EndpointSpec.Ports[] objects. */
+int cli_svc_parse_publish(const char *s, json_t *ports, struct err *err);
+/* One --mount value ("type=bind,source=/a,target=/b,readonly", tmpfs, volume). */
+int cli_svc_parse_mount(const char *s, json_t **ret, struct err *err);
+/* Go's time.Duration.String(): "5s", "1m30s", "1h0m0s", "500ms", "0s". */
+void cli_go_duration_string(int64_t ns, char *out, size_t outlen);
+/* The image as `service ls`/`ps` show it: digest cut when there is a tag,
+ * docker.io/library/ prefix dropped. */
+void cli_svc_image_display(const char *image, char *out, size_t outlen);
+
+/* Task table of `service ps` (also usable by `node ps`/`stack ps`): names
+ * "<service>.<slot>" (or .<node id> for global), natural sort, newest first
+ * within a slot, older tasks of a slot indented " \_ ". service_names and
+ * node_names map IDs to names (missing: the ID / ""). format: NULL, "table",
+ * "table TEMPLATE", or a TEMPLATE over {ID,Name,Image,Node,DesiredState,
+ * CurrentState,Error,Ports}. */
+struct cli_task_print_opts {
+    bool trunc, quiet;
+    const char *format;
+    int64_t now_ns;
+    json_t *service_names, *node_names;
+};
+int cli_task_print(json_t *tasks, const struct cli_task_print_opts *o, struct buf *out,
+                   struct err *err);
+/* `service ls` of a GET /services array (sorted by name). */
+int cli_service_ls_render(json_t *services, bool quiet, const char *format, struct buf *out,
+                          struct err *err);
+/* `service inspect --pretty` of one service; network_names maps IDs to names. */
+int cli_service_pretty(json_t *svc, json_t *network_names, int64_t now_ns, struct buf *out);
+
+/* The --detach=false progress display: a pure step per polling round. */
+struct cli_prog_msg {
+    char *id;     /* "overall progress", "1/3", "verify", node id; NULL: plain line */
+    char *action; /* text after "id: " */
+    int64_t current, total; /* total > 0: a progress bar (shown on wide terminals) */
+};
+struct cli_svc_progress {
+    bool initialized, done;
+    int64_t *slot_keys, *slot_vals;
+    size_t nslots;
+    struct cli_prog_msg *msgs; /* emitted since the last cli_svc_progress_clear */
+    size_t nmsgs;
+};
+void cli_svc_progress_init(struct cli_svc_progress *p);
+void cli_svc_progress_clear(struct cli_svc_progress *p);
+void cli_svc_progress_release(struct cli_svc_progress *p);
+int cli_svc_progress_emit(struct cli_svc_progress *p, const char *id, int64_t current,
+                          int64_t total, const char *fmt, ...) PRINTF_LIKE(5, 6);
+/* One round: service (GET /services/ID), tasks (up-to-date tasks), nodes
+ * (GET /nodes). Emits messages; *ret_converged as docker computes it. */
+int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *tasks,
+                          json_t *nodes, bool rollback, bool *ret_converged, struct err *err);
+/* The text of one message as a terminal shows it (width > 110: with bar). */
+int cli_prog_msg_format(const struct cli_prog_msg *m, int width, struct buf *out);
+
 #endif

@@ -34,12 +34,19 @@
 #include "lib/util.h"
 
 #include "manager/ca.h"
+#include "manager/dispatcher.h"
+#include "manager/orchestrator.h"
 #include "raft/rft.h"
 
 #define ADDR_MAX        RFT_ADDR_MAX
 #define TICK_MS         200
 #define RPC_TIMEOUT_MS  10000
 #define JOIN_TIMEOUT_MS 20000
+/* a joining manager answers once it is a raft voter, or after this long */
+#define JOIN_VOTER_WAIT_MS 20000
+#define MSG_JOIN_BACKGROUND                                                                        \
+    "Timeout was reached before node joined. The attempt to join the swarm will continue in the "  \
+    "background. Use the \"docker info\" command to see the current swarm status of your node."
 
 struct mgr_ref {
     char id[MGR_ID_LEN + 1];
@@ -91,6 +98,8 @@ struct mgr_cluster {
     struct rft *rft;
     struct mgr_store *store;
     bool leader_ready;
+    struct schan *schans;    /* server-side channels (JOIN, RPC, SESSION), closed on exit */
+    struct held_write *held; /* writes waiting for this new leader's barrier */
 
     /* init */
     void *boot[2];
@@ -98,7 +107,11 @@ struct mgr_cluster {
     mgr_cluster_cb init_cb;
     void *init_data;
 
-    /* leader: dispatcher and reconciler */
+    /* leader: controllers (services), dispatcher and reconciler */
+    struct mgr_orch *orch;
+    struct mgr_disp *disp;
+    struct mgr_agent_ops agent;
+    bool agent_up; /* the agent's reports have somewhere to go */
     struct hb *hbs;
     size_t n_hbs;
     bool rec_busy;
@@ -131,6 +144,7 @@ struct mgr_cluster {
     void *join_data;
     char *join_token, *join_key, *join_csr, *join_remote;
     int join_avail;
+    uint64_t join_voter_deadline;
 
     /* leave */
     bool leaving;
@@ -468,12 +482,15 @@ static int fsm_apply(void *data, const void *buf, size_t len, void **ret_result)
     struct apply_res *res = calloc(1, sizeof(*res));
     struct mgr_apply_result ar;
     struct err e = {0};
+    uint64_t index = c->rft ? rft_apply_index(c->rft) : 0;
 
-    /* Versions: every manager applies the same commands in the same order,
-     * so "last applied + 1" is the same index everywhere (raft's own index
-     * also counts barriers and configuration entries, which the FSM never
-     * sees). */
-    res->status = mgr_store_apply(c->store, mgr_store_last_index(c->store) + 1, buf, len, &ar, &e);
+    /* Versions are the raft log index of the entry (as in swarmkit): the
+     * same on every manager; it also counts barriers and configuration
+     * entries, which the FSM never sees. (The fallback cannot trigger: raft
+     * indexes only grow and a restored snapshot is never ahead of them.) */
+    if (index <= mgr_store_last_index(c->store))
+        index = mgr_store_last_index(c->store) + 1;
+    res->status = mgr_store_apply(c->store, index, buf, len, &ar, &e);
     if (res->status < 0)
         snprintf(res->msg, sizeof(res->msg), "%s", e.msg);
     else
@@ -541,8 +558,27 @@ static void on_local_proposed(struct rft *r, int status, void *result, void *dat
 static int propose_bytes(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
                          void *data, struct err *err);
 
-int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb, void *data,
-                      struct err *err)
+/* Requests swarmkit's control API refuses before they reach raft. */
+static int write_precheck(const struct mgr_cluster *c, const MgrCommand *cmd, struct err *err)
+{
+    const MgrNode *n;
+
+    if (cmd->op_case != SHOAL__STORE__STORE_COMMAND__OP_NODE_REMOVE || !cmd->node_remove)
+        return 0;
+    n = mgr_store_node(c->store, cmd->node_remove->id ? cmd->node_remove->id : "");
+    /* as swarmkit: a node whose desired role is manager must be demoted
+     * first, --force or not (the reconciler then takes it out of raft; a
+     * manager's own `swarm leave` removes itself without this check) */
+    if (n && n->spec && n->spec->role == MGR_ROLE_MANAGER)
+        return err_set(err, -EBUSY,
+                       "node %s is a cluster manager and is a member of the raft cluster. It "
+                       "must be demoted to worker before removal",
+                       n->id);
+    return 0;
+}
+
+static int cluster_write(struct mgr_cluster *c, MgrCommand *cmd, bool check, mgr_cluster_cb cb,
+                         void *data, struct err *err)
 {
     void *buf = NULL;
     size_t len = 0;
@@ -550,6 +586,8 @@ int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb,
 
     if (!c->manager || !c->store)
         return err_set(err, ERR_NOT_MANAGER, "%s", MGR_MSG_NOT_MANAGER);
+    if (check && (r = write_precheck(c, cmd, err)) < 0)
+        return r;
     r = mgr_cmd_pack(cmd, &buf, &len, err);
     if (r < 0)
         return r;
@@ -558,9 +596,17 @@ int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb,
     return r;
 }
 
+int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb, void *data,
+                      struct err *err)
+{
+    return cluster_write(c, cmd, true, cb, data, err);
+}
+
 static void fwd_fail_all(struct mgr_cluster *c, int status, const char *msg);
 static int fwd_send(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
                     void *data, struct err *err);
+static int hold_write(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
+                      void *data, struct err *err);
 
 static int propose_bytes(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
                          void *data, struct err *err)
@@ -572,8 +618,11 @@ static int propose_bytes(struct mgr_cluster *c, const void *buf, size_t len, mgr
 
     if (!c->rft)
         return err_set(err, ERR_NOT_MANAGER, "%s", MGR_MSG_NOT_MANAGER);
-    if (!rft_ready_as_leader(c->rft))
+    if (!rft_ready_as_leader(c->rft)) {
+        if (rft_state(c->rft) == RFT_LEADER && !c->leaving)
+            return hold_write(c, buf, len, cb, data, err);
         return fwd_send(c, buf, len, cb, data, err);
+    }
     /* the command's own request id also dedupes at the raft layer, so a
      * forwarded write retried after a leader change applies once */
     cmd = mgr_cmd_unpack(buf, len);
@@ -619,9 +668,84 @@ static void waiters_check(struct mgr_cluster *c)
     }
 }
 
+/* ---- writes held while a new leader commits its barrier ------------------------ */
+
+/* A node that was just elected leads (and `node ls` says so) one barrier
+ * commit before it serves writes: a write arriving in that window waits for
+ * it (bounded by two election timeouts) instead of failing. */
+#define HOLD_MS 2000
+
+struct held_write {
+    struct held_write *next;
+    mgr_cluster_cb cb;
+    void *data;
+    uint64_t deadline;
+    size_t len;
+    uint8_t buf[];
+};
+
+static int hold_write(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
+                      void *data, struct err *err)
+{
+    struct held_write *h = malloc(sizeof(*h) + len);
+    struct held_write **pp = &c->held;
+
+    if (!h)
+        return err_set(err, -ENOMEM, "out of memory");
+    h->next = NULL;
+    h->cb = cb;
+    h->data = data;
+    h->deadline = uv_now(c->loop) + HOLD_MS;
+    h->len = len;
+    memcpy(h->buf, buf, len);
+    while (*pp) /* keep the arrival order */
+        pp = &(*pp)->next;
+    *pp = h;
+    uv_timer_start(&c->wait_timer, on_wait_timer, 10, 0);
+    return 0;
+}
+
+/* status 0: propose the held writes again (leader ready, or somebody else
+ * leads: forwarded); else fail them. */
+static void held_release(struct mgr_cluster *c, int status)
+{
+    struct held_write *h = c->held;
+    struct err e;
+
+    c->held = NULL;
+    while (h) {
+        struct held_write *next = h->next;
+        int r = status;
+        if (r == 0)
+            r = propose_bytes(c, h->buf, h->len, h->cb, h->data, &e);
+        else
+            err_set(&e, status, "%s",
+                    status == ERR_NOT_MANAGER ? "this node left the swarm" : MGR_MSG_NO_LEADER);
+        if (r < 0 && h->cb)
+            h->cb(r, &e, "", h->data);
+        free(h);
+        h = next;
+    }
+}
+
+static void held_check(struct mgr_cluster *c)
+{
+    if (!c->held)
+        return;
+    if (!c->rft || c->leaving)
+        held_release(c, c->leaving ? ERR_NOT_MANAGER : ERR_NOT_LEADER);
+    else if (rft_ready_as_leader(c->rft) || rft_state(c->rft) != RFT_LEADER)
+        held_release(c, 0);
+    else if (uv_now(c->loop) >= c->held->deadline)
+        held_release(c, ERR_NOT_LEADER);
+    else
+        uv_timer_start(&c->wait_timer, on_wait_timer, 10, 0);
+}
+
 static void on_wait_timer(uv_timer_t *t)
 {
     waiters_check(t->data);
+    held_check(t->data);
 }
 
 static void fwd_fail_all(struct mgr_cluster *c, int status, const char *msg)
@@ -684,8 +808,9 @@ static void on_fwd_close(struct rft_chan *ch, int status)
     struct mgr_cluster *c = rft_chan_data(ch);
 
     (void)status;
-    if (c->fwd == ch)
-        c->fwd = NULL;
+    if (c->fwd != ch)
+        return; /* replaced already: its requests were answered then */
+    c->fwd = NULL;
     fwd_fail_all(c, ERR_NOT_LEADER, MGR_MSG_NO_LEADER);
 }
 
@@ -734,8 +859,11 @@ static int fwd_send(struct mgr_cluster *c, const void *buf, size_t len, mgr_clus
     if (rft_leader(c->rft, &lid, laddr) < 0 || lid == c->raft_id)
         return err_set(err, ERR_NOT_LEADER, "%s", MGR_MSG_NO_LEADER);
     if (c->fwd && strcmp(c->fwd_addr, laddr) != 0) {
+        /* another leader now: what was sent to the old one has an unknown
+         * outcome (the callers may retry with the same request id) */
         rft_chan_close(c->fwd);
         c->fwd = NULL;
+        fwd_fail_all(c, ERR_NOT_LEADER, MGR_MSG_NO_LEADER);
     }
     if (!c->fwd && c->fwd_dial && strcmp(c->fwd_addr, laddr) != 0)
         return err_set(err, ERR_NOT_LEADER, "%s", MGR_MSG_NO_LEADER);
@@ -792,6 +920,26 @@ static void fwd_expire(struct mgr_cluster *c)
 {
     uint64_t now = uv_now(c->loop);
     struct fwd_req **pp = &c->fwd_reqs;
+    char laddr[ADDR_MAX];
+    uint64_t lid = 0;
+
+    /* The leader we forwarded to is gone from our raft's view (this node is
+     * cut off and campaigning, or another node leads now): answer at once
+     * instead of after RPC_TIMEOUT_MS. A partitioned follower gets here one
+     * randomized election timeout (1-2 s) after its last heartbeat. */
+    if ((c->fwd_reqs || c->fwd_dial) && c->rft &&
+        (rft_leader(c->rft, &lid, laddr) < 0 || lid == c->raft_id ||
+         strcmp(laddr, c->fwd_addr) != 0)) {
+        log_info("the leader at %s is gone: failing the writes forwarded to it", c->fwd_addr);
+        if (c->fwd_dial) /* its callback drops the queued frames and fails all */
+            rft_dial_cancel(c->fwd_dial);
+        if (c->fwd) {
+            rft_chan_close(c->fwd);
+            c->fwd = NULL;
+        }
+        fwd_fail_all(c, ERR_NOT_LEADER, MGR_MSG_NO_LEADER);
+        return;
+    }
 
     while (*pp) {
         struct fwd_req *q = *pp;
@@ -813,6 +961,7 @@ static void fwd_expire(struct mgr_cluster *c)
 struct schan {
     struct mgr_cluster *c;
     struct rft_chan *ch;
+    struct schan *next, **pprev; /* c->schans while ch is open */
     int refs;
     char cn[MGR_ID_LEN + 1];
     bool manager;
@@ -828,6 +977,11 @@ static struct schan *schan_new(struct mgr_cluster *c, struct rft_chan *ch)
     s->c = c;
     s->ch = ch;
     s->refs = 1;
+    s->next = c->schans;
+    if (s->next)
+        s->next->pprev = &s->next;
+    s->pprev = &c->schans;
+    c->schans = s;
     if (peer && peer->has_cert) {
         copy_str(s->cn, sizeof(s->cn), peer->cn);
         s->manager = strcmp(peer->ou, RFT_OU_MANAGER) == 0;
@@ -835,10 +989,23 @@ static struct schan *schan_new(struct mgr_cluster *c, struct rft_chan *ch)
     return s;
 }
 
+static void schan_unlink(struct schan *s)
+{
+    if (!s->pprev)
+        return;
+    *s->pprev = s->next;
+    if (s->next)
+        s->next->pprev = s->pprev;
+    s->next = NULL;
+    s->pprev = NULL;
+}
+
 static void schan_unref(struct schan *s)
 {
-    if (--s->refs == 0)
+    if (--s->refs == 0) {
+        schan_unlink(s);
         free(s);
+    }
 }
 
 static void on_schan_close(struct rft_chan *ch, int status)
@@ -846,8 +1013,24 @@ static void on_schan_close(struct rft_chan *ch, int status)
     struct schan *s = rft_chan_data(ch);
 
     (void)status;
+    if (s->c->disp && s->cn[0])
+        mgr_disp_session(s->c->disp, s->cn, ch, NULL);
     s->ch = NULL;
+    schan_unlink(s);
     schan_unref(s);
+}
+
+/* Close every server-side channel: a peer that is cut off never closes its
+ * end, and an open channel keeps the loop (and a stopping shoald) alive. */
+static void schans_close_all(struct mgr_cluster *c)
+{
+    while (c->schans) {
+        struct schan *s = c->schans;
+        struct rft_chan *ch = s->ch;
+        schan_unlink(s);
+        if (ch)
+            rft_chan_close(ch);
+    }
 }
 
 /* ---- RPC server: forwarded writes --------------------------------------------- */
@@ -894,7 +1077,8 @@ static void on_rpc_msg(struct rft_chan *ch, const void *data, size_t len)
         r = err_set(&e, -EPERM, "permission denied: manager certificate required");
     } else if (hex_decode(jstr(o, "cmd"), &cmd, &clen) < 0) {
         r = err_set(&e, -EINVAL, "malformed command");
-    } else if (!c->rft || !rft_ready_as_leader(c->rft)) {
+    } else if (!c->rft || rft_state(c->rft) != RFT_LEADER) {
+        /* (a leader whose barrier is pending holds the write: propose_bytes) */
         r = err_set(&e, ERR_NOT_LEADER, "%s", MGR_MSG_NO_LEADER);
     } else {
         rc = calloc(1, sizeof(*rc));
@@ -924,12 +1108,13 @@ static void on_rpc_conn(struct rft_port *p, struct rft_chan *ch, const void *bod
     (void)len;
     if (!s || !s->manager) {
         /* worker certificates may not call manager RPCs */
-        free(s);
+        if (s)
+            schan_unref(s);
         rft_chan_close(ch);
         return;
     }
-    if (rft_chan_start(ch, on_rpc_msg, on_schan_close, s) < 0)
-        free(s);
+    /* on failure the close callback still runs and drops s */
+    (void)rft_chan_start(ch, on_rpc_msg, on_schan_close, s);
 }
 
 /* ---- node description ------------------------------------------------------ */
@@ -1068,6 +1253,112 @@ static void on_boot_written(int status, const struct err *err_in, const char *id
         cb(status, err, c->node_id, c->init_data);
 }
 
+/* ---- services: controllers on the leader, the local agent ---------------------- */
+
+struct ctl_write {
+    mgr_orch_done_cb done;
+    void *data;
+};
+
+static void on_ctl_written(int status, const struct err *err, const char *id, void *data)
+{
+    struct ctl_write *w = data;
+
+    (void)id;
+    w->done(w->data, status, err);
+    free(w);
+}
+
+static int ctl_write(void *ud, MgrCommand *cmd, mgr_orch_done_cb done, void *data,
+                     struct err *err)
+{
+    struct mgr_cluster *c = ud;
+    struct ctl_write *w = malloc(sizeof(*w));
+    int r;
+
+    if (!w)
+        return err_set(err, -ENOMEM, "out of memory");
+    w->done = done;
+    w->data = data;
+    r = mgr_cluster_write(c, cmd, on_ctl_written, w, err);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+static void agent_set(struct mgr_cluster *c, bool up)
+{
+    if (c->agent_up == up || !c->agent.session)
+        return;
+    c->agent_up = up;
+    c->agent.session(c->agent.ud, up, c->node_id);
+}
+
+/* The leader's own agent gets its tasks without a channel. */
+static int local_send(void *conn, json_t *msg)
+{
+    struct mgr_cluster *c = conn;
+
+    if (c->agent.assign)
+        c->agent.assign(c->agent.ud, msg);
+    return 0;
+}
+
+static int chan_send(void *conn, json_t *msg)
+{
+    return send_json(conn, json_incref(msg));
+}
+
+static void on_store_change(void *ud, enum mgr_kind kind, enum mgr_change change,
+                            const void *old_obj, const void *new_obj, uint64_t index)
+{
+    struct mgr_cluster *c = ud;
+
+    (void)change;
+    (void)old_obj;
+    (void)new_obj;
+    (void)index;
+    if (kind == MGR_KIND_TASK)
+        mgr_disp_kick(c->disp);
+    mgr_orch_kick(c->orch);
+}
+
+static void controllers_stop(struct mgr_cluster *c)
+{
+    if (c->orch) {
+        mgr_orch_close(c->orch);
+        c->orch = NULL;
+    }
+    if (c->disp) {
+        mgr_disp_close(c->disp);
+        c->disp = NULL;
+        agent_set(c, c->sess != NULL);
+    }
+}
+
+static void controllers_start(struct mgr_cluster *c)
+{
+    controllers_stop(c);
+    c->orch = mgr_orch_new(c->loop, c->store, ctl_write, c);
+    c->disp = mgr_disp_new(c->loop, c->store, ctl_write, c);
+    if (!c->orch || !c->disp) {
+        log_error("out of memory starting the service controllers");
+        return;
+    }
+    mgr_orch_set_active(c->orch, true);
+    if (c->agent.assign)
+        mgr_disp_session(c->disp, c->node_id, c, local_send);
+    agent_set(c, true);
+}
+
+void mgr_cluster_report(struct mgr_cluster *c, json_t *updates)
+{
+    if (c->disp)
+        mgr_disp_status(c->disp, c->node_id, updates);
+    else if (c->sess)
+        (void)send_json(c->sess, json_pack("{s:s,s:O}", "t", "status", "updates", updates));
+}
+
 static void on_leader(struct rft *r, bool ready, void *data)
 {
     struct mgr_cluster *c = data;
@@ -1076,8 +1367,11 @@ static void on_leader(struct rft *r, bool ready, void *data)
     c->leader_ready = ready;
     log_info("%s",
              ready ? "this manager is now the leader" : "this manager is no longer the leader");
-    if (!ready)
+    if (!ready) {
+        controllers_stop(c);
         return;
+    }
+    controllers_start(c);
     /* a new leader starts every node's heartbeat timer from now */
     free(c->hbs);
     c->hbs = NULL;
@@ -1103,7 +1397,7 @@ static int start_manager(struct mgr_cluster *c, bool bootstrap, bool force_new, 
     if (!c->port && (r = open_port(c, err)) < 0)
         return r;
     c->store = mgr_store_new();
-    if (!c->store)
+    if (!c->store || mgr_store_watch(c->store, MGR_N_KINDS, on_store_change, c) < 0)
         return err_set(err, -ENOMEM, "out of memory");
     o.data_dir = c->raft_dir;
     o.raft_id = c->raft_id;
@@ -1181,6 +1475,7 @@ int mgr_cluster_open(const struct mgr_cluster_opts *o, struct mgr_cluster **ret,
     c->opt_advertise = o->advertise_addr ? strdup(o->advertise_addr) : NULL;
     c->engine_version = strdup(o->engine_version ? o->engine_version : "0");
     c->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : 2000;
+    c->agent = o->agent;
     c->grace = o->heartbeat_grace ? o->heartbeat_grace : 3;
     uv_timer_init(c->loop, &c->tick);
     c->tick.data = c;
@@ -1393,6 +1688,10 @@ static void teardown_step(struct mgr_cluster *c)
     if (--c->closing > 0)
         return;
     (void)rm_rf(c->swarm_dir);
+    controllers_stop(c);
+    agent_set(c, false);
+    if (c->agent.left)
+        c->agent.left(c->agent.ud);
     c->store = mgr_store_free(c->store);
     c->manager = false;
     c->leader_ready = false;
@@ -1431,7 +1730,9 @@ static void teardown(struct mgr_cluster *c, void (*done)(struct mgr_cluster *c))
         rft_dial_cancel(c->fwd_dial);
     if (c->fwd)
         rft_chan_close(c->fwd);
+    schans_close_all(c);
     fwd_fail_all(c, ERR_NOT_MANAGER, "this node left the swarm");
+    held_release(c, ERR_NOT_MANAGER);
     if (c->rft) {
         struct rft *r = c->rft;
         c->rft = NULL;
@@ -1498,7 +1799,7 @@ static void leave_remove_self(struct mgr_cluster *c)
     nr.force = true;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_NODE_REMOVE;
     cmd.node_remove = &nr;
-    if (mgr_cluster_write(c, &cmd, on_leave_removed, c, &e) < 0)
+    if (cluster_write(c, &cmd, false, on_leave_removed, c, &e) < 0)
         on_leave_removed(e.code, &e, "", c);
 }
 
@@ -1563,6 +1864,7 @@ static void on_fnc_rft_closed(void *data)
     struct err e = {0};
     int r;
 
+    controllers_stop(c);
     c->store = mgr_store_free(c->store);
     c->manager = false;
     r = start_manager(c, false, true, &e);
@@ -1632,25 +1934,92 @@ static void on_join_created(int status, const struct err *err, const char *id, v
     free(j);
 }
 
+static void on_join_msg(struct rft_chan *ch, const void *data, size_t len);
+
+/* A join that reached a manager whose store has not caught up yet (it
+ * joined a moment ago, or restarted and waits for the leader's commit
+ * index): retried every 100 ms until the cluster object is there. */
+#define JOIN_PARK_MS 15000
+
+struct jpark {
+    uv_timer_t timer;
+    struct schan *s;
+    uint64_t deadline;
+    size_t len;
+    uint8_t data[];
+};
+
+static void on_jpark_closed(uv_handle_t *h)
+{
+    struct jpark *jp = h->data;
+
+    schan_unref(jp->s);
+    free(jp);
+}
+
+static void on_jpark_timer(uv_timer_t *t)
+{
+    struct jpark *jp = t->data;
+    struct mgr_cluster *c = jp->s->c;
+
+    if (jp->s->ch && !(c->store && mgr_store_cluster(c->store)) && uv_now(c->loop) < jp->deadline &&
+        c->manager)
+        return;
+    uv_timer_stop(t);
+    if (jp->s->ch && c->store && mgr_store_cluster(c->store))
+        on_join_msg(jp->s->ch, jp->data, jp->len);
+    else if (jp->s->ch)
+        join_reply_err(jp->s->ch, "the cluster is not initialised");
+    uv_close((uv_handle_t *)t, on_jpark_closed);
+}
+
+static bool join_park(struct schan *s, const void *data, size_t len)
+{
+    struct mgr_cluster *c = s->c;
+    struct jpark *jp;
+
+    if (!c->manager || !c->rft || !c->store)
+        return false;
+    jp = malloc(sizeof(*jp) + len);
+    if (!jp)
+        return false;
+    jp->s = s;
+    jp->deadline = uv_now(c->loop) + JOIN_PARK_MS;
+    jp->len = len;
+    memcpy(jp->data, data, len);
+    s->refs++;
+    uv_timer_init(c->loop, &jp->timer);
+    jp->timer.data = jp;
+    uv_timer_start(&jp->timer, on_jpark_timer, 100, 100);
+    log_debug("join request parked: this manager's store has not caught up yet");
+    return true;
+}
+
 static void on_join_msg(struct rft_chan *ch, const void *data, size_t len)
 {
     struct schan *s = rft_chan_data(ch);
     struct mgr_cluster *c = s->c;
     const MgrCluster *cl = c->store ? mgr_store_cluster(c->store) : NULL;
-    json_t *o = parse_frame(data, len);
+    json_t *o;
     struct node_cmd nb;
     struct jreq *j;
     struct err e = {0};
     char msg[ERR_MSG_MAX + 64];
     int role, avail = 0;
-    unsigned port = (unsigned)json_integer_value(json_object_get(o, "port"));
     char maddr[ADDR_MAX];
     const char *ip;
+    unsigned port;
 
+    o = parse_frame(data, len);
+    if (o && !cl && strcmp(jstr(o, "t"), "join") == 0 && join_park(s, data, len)) {
+        json_decref(o);
+        return;
+    }
     if (!o || strcmp(jstr(o, "t"), "join") != 0 || !cl) {
         join_reply_err(ch, cl ? "malformed join request" : "the cluster is not initialised");
         goto out;
     }
+    port = (unsigned)json_integer_value(json_object_get(o, "port"));
     if (mgr_token_role(jstr(o, "token"), cl->worker_token, cl->manager_token, &role, &e) < 0) {
         snprintf(msg, sizeof(msg), "rpc error: code = InvalidArgument desc = %s", e.msg);
         join_reply_err(ch, msg);
@@ -1701,18 +2070,14 @@ static void on_join_conn(struct rft_port *p, struct rft_chan *ch, const void *bo
         return;
     }
     rft_chan_set_max_frame(ch, 64 * 1024);
-    if (rft_chan_start(ch, on_join_msg, on_schan_close, s) < 0)
-        free(s);
+    /* on failure the close callback still runs and drops s */
+    (void)rft_chan_start(ch, on_join_msg, on_schan_close, s);
 }
 
 /* ---- join: client side ----------------------------------------------------------- */
 
-static void join_finish(struct mgr_cluster *c, int status, const struct err *err)
+static void join_release(struct mgr_cluster *c)
 {
-    mgr_cluster_cb cb = c->join_cb;
-
-    c->join_cb = NULL;
-    uv_timer_stop(&c->join_timer);
     if (c->join_ch) {
         struct rft_chan *ch = c->join_ch;
         c->join_ch = NULL;
@@ -1723,6 +2088,15 @@ static void join_finish(struct mgr_cluster *c, int status, const struct err *err
     free(c->join_csr);
     free(c->join_remote);
     c->join_token = c->join_key = c->join_csr = c->join_remote = NULL;
+}
+
+static void join_finish(struct mgr_cluster *c, int status, const struct err *err)
+{
+    mgr_cluster_cb cb = c->join_cb;
+
+    c->join_cb = NULL;
+    uv_timer_stop(&c->join_timer);
+    join_release(c);
     if (status < 0) {
         reset_identity(c);
         c->manager = false;
@@ -1730,6 +2104,41 @@ static void join_finish(struct mgr_cluster *c, int status, const struct err *err
     }
     if (cb)
         cb(status, err, c->node_id, c->join_data);
+}
+
+static void join_active(struct mgr_cluster *c)
+{
+    c->state = MGR_LOCAL_ACTIVE;
+    start_agent_tick(c);
+    log_info("joined the swarm as %s %s", c->manager ? "manager" : "worker", c->node_id);
+}
+
+static void on_join_voter_check(uv_timer_t *t)
+{
+    struct mgr_cluster *c = t->data;
+    struct err e;
+
+    if (c->state != MGR_LOCAL_PENDING || !c->rft || c->leaving) {
+        uv_timer_stop(t);
+        return;
+    }
+    if (rft_is_voter(c->rft)) {
+        join_active(c);
+        if (c->join_cb)
+            join_finish(c, 0, NULL);
+        else
+            uv_timer_stop(t);
+        return;
+    }
+    if (c->join_cb && uv_now(c->loop) >= c->join_voter_deadline) {
+        /* docker's answer; this node keeps waiting for its promotion */
+        mgr_cluster_cb cb = c->join_cb;
+        c->join_cb = NULL;
+        log_warn("not a raft voter %u ms after joining; still joining in the background",
+                 JOIN_VOTER_WAIT_MS);
+        err_set(&e, -ETIMEDOUT, "%s", MSG_JOIN_BACKGROUND);
+        cb(e.code, &e, c->node_id, c->join_data);
+    }
 }
 
 static void on_join_reply(struct rft_chan *ch, const void *data, size_t len)
@@ -1786,9 +2195,17 @@ static void on_join_reply(struct rft_chan *ch, const void *data, size_t len)
         join_finish(c, r, &e);
         return;
     }
-    c->state = MGR_LOCAL_ACTIVE;
-    start_agent_tick(c);
-    log_info("joined the swarm as %s %s", c->manager ? "manager" : "worker", c->node_id);
+    if (c->manager) {
+        /* As docker, a manager join returns once this node is a voting
+         * member (the leader adds it as a non-voter and promotes it when it
+         * has caught up): returning earlier leaves a window in which losing
+         * the leader loses the quorum. */
+        join_release(c);
+        c->join_voter_deadline = uv_now(c->loop) + JOIN_VOTER_WAIT_MS;
+        uv_timer_start(&c->join_timer, on_join_voter_check, 20, 20);
+        return;
+    }
+    join_active(c);
     join_finish(c, 0, NULL);
 }
 
@@ -1955,7 +2372,12 @@ static void on_session_msg(struct rft_chan *ch, const void *data, size_t len)
         json_decref(o);
         return;
     }
-    if (strcmp(t, "hb") == 0) {
+    if (c->disp && strcmp(n->id, c->node_id) != 0)
+        mgr_disp_session(c->disp, n->id, ch, chan_send);
+    if (strcmp(t, "status") == 0) {
+        if (c->disp)
+            mgr_disp_status(c->disp, n->id, json_object_get(o, "updates"));
+    } else if (strcmp(t, "hb") == 0) {
         struct hb *h = hb_get(c, n->id, true);
         if (h) {
             h->last = uv_now(c->loop);
@@ -1996,8 +2418,8 @@ static void on_session_conn(struct rft_port *p, struct rft_chan *ch, const void 
         return;
     }
     rft_chan_set_max_frame(ch, 256 * 1024);
-    if (rft_chan_start(ch, on_session_msg, on_schan_close, s) < 0)
-        free(s);
+    /* on failure the close callback still runs and releases s */
+    (void)rft_chan_start(ch, on_session_msg, on_schan_close, s);
 }
 
 /* ---- agent (SESSION client) ------------------------------------------------------ */
@@ -2047,6 +2469,9 @@ static void on_agent_msg(struct rft_chan *ch, const void *data, size_t len)
             }
             free(csr);
         }
+    } else if (strcmp(t, "tasks") == 0) {
+        if (c->agent.assign)
+            c->agent.assign(c->agent.ud, o);
     } else if (strcmp(t, "cert") == 0 && c->cert_pending) {
         c->cert_pending = false;
         switch_role(c, strcmp(jstr(o, "role"), "manager") == 0, jstr(o, "cert"),
@@ -2070,6 +2495,8 @@ static void on_agent_close(struct rft_chan *ch, int status)
         return;
     c->sess = NULL;
     c->cert_pending = false;
+    if (!c->disp)
+        agent_set(c, false);
     if (!c->sess_target[0]) {
         c->sess_idx++;
         c->sess_retry = uv_now(c->loop) + 300;
@@ -2098,6 +2525,7 @@ static void on_agent_dialed(struct rft_chan *ch, int status, const struct err *e
     c->sess_recv = uv_now(c->loop);
     rft_chan_start(ch, on_agent_msg, on_agent_close, c);
     agent_send_hb(c);
+    agent_set(c, true);
 }
 
 static void agent_tick(struct mgr_cluster *c, uint64_t now)
@@ -2161,6 +2589,7 @@ static void on_demote_rft_closed(void *data)
 {
     struct mgr_cluster *c = data;
 
+    controllers_stop(c);
     c->store = mgr_store_free(c->store);
     c->leader_ready = false;
     (void)rm_rf(c->raft_dir);
@@ -2565,6 +2994,7 @@ void mgr_cluster_shutdown(struct mgr_cluster *c)
         rft_dial_cancel(c->fwd_dial);
     if (c->fwd)
         rft_chan_close(c->fwd);
+    schans_close_all(c);
     if (c->rft) {
         struct rft *r = c->rft;
         c->rft = NULL;

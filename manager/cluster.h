@@ -49,6 +49,18 @@
     "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too "   \
     "few managers are online. Make sure more than half of the managers are online."
 
+/* The node's task agent (worker/), driven by the cluster runtime. */
+struct mgr_agent_ops {
+    void *ud;
+    /* tasks for this node: {"full":bool,"tasks":[...],"removed":[...]} (borrowed) */
+    void (*assign)(void *ud, json_t *msg);
+    /* whether a dispatcher takes status reports now (session up, or this node
+     * leads); node_id is this node's id */
+    void (*session)(void *ud, bool up, const char *node_id);
+    /* the node left the swarm: its task containers go */
+    void (*left)(void *ud);
+};
+
 struct mgr_cluster_opts {
     uv_loop_t *loop;
     const char *data_root;
@@ -57,6 +69,7 @@ struct mgr_cluster_opts {
     unsigned heartbeat_ms;      /* agent heartbeat period; 0 = 2000 */
     unsigned heartbeat_grace;   /* missed periods before Down; 0 = 3 */
     const char *engine_version;
+    struct mgr_agent_ops agent; /* all NULL: no tasks run here */
 };
 
 enum mgr_local_state {
@@ -99,5 +112,10 @@ int mgr_cluster_leave(struct mgr_cluster *c, bool force, mgr_cluster_cb cb, void
  * in). On a follower the command is forwarded to the leader. */
 int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb, void *data,
                       struct err *err);
+
+/* Task status from this node's agent (borrowed JSON array, see
+ * manager/dispatcher.h); dropped when no dispatcher is reachable (the agent
+ * reports everything again when its session comes back). */
+void mgr_cluster_report(struct mgr_cluster *c, json_t *updates);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "manager/store.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,14 @@
 #include "manager/internal.h"
 
 #define RECENT_MAX 256
+#define MAX_JSON   (1u << 20) /* one JSON text in an object */
+
+#define HEAD_CHECK(type, what)                                                                     \
+    _Static_assert(offsetof(type, id) == offsetof(struct mgr__obj_head, id), what " head");        \
+    _Static_assert(offsetof(type, meta) == offsetof(struct mgr__obj_head, meta), what " head")
+HEAD_CHECK(MgrService, "service");
+HEAD_CHECK(MgrTask, "task");
+HEAD_CHECK(MgrNetwork, "network");
 
 _Static_assert(offsetof(MgrCluster, id) == offsetof(struct mgr__obj_head, id), "cluster head");
 _Static_assert(offsetof(MgrCluster, meta) == offsetof(struct mgr__obj_head, meta), "cluster head");
@@ -37,6 +46,9 @@ static const struct kind_def kinds[MGR_N_KINDS] = {
     [MGR_KIND_CLUSTER] = {"cluster", &shoal__store__cluster__descriptor},
     [MGR_KIND_NODE] = {"node", &shoal__store__node__descriptor},
     [MGR_KIND_REMOVED_NODE] = {"removed node", &shoal__store__removed_node__descriptor},
+    [MGR_KIND_SERVICE] = {"service", &shoal__store__service__descriptor},
+    [MGR_KIND_TASK] = {"task", &shoal__store__task__descriptor},
+    [MGR_KIND_NETWORK] = {"network", &shoal__store__network__descriptor},
 };
 
 struct table {
@@ -316,6 +328,137 @@ static int check_removed(const MgrRemovedNode *r, struct err *err)
     return check_str("certificate serial", r->cert_serial, 64, err);
 }
 
+/* "" (when !required) or JSON text whose top level has the given type. */
+static int check_json(const char *what, const char *text, json_type type, bool required,
+                      struct err *err)
+{
+    json_error_t jerr;
+    json_t *j;
+    size_t len;
+    bool ok;
+
+    if (!text || !text[0]) {
+        if (required)
+            return err_set(err, -EINVAL, "missing %s", what);
+        return 0;
+    }
+    len = strnlen(text, MAX_JSON + 1);
+    if (len > MAX_JSON)
+        return err_set(err, -EINVAL, "invalid %s: longer than %u bytes", what, MAX_JSON);
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j)
+        return err_set(err, -EINVAL, "invalid %s: %s", what, jerr.text);
+    ok = json_typeof(j) == type;
+    json_decref(j);
+    if (!ok)
+        return err_set(err, -EINVAL, "invalid %s: not a JSON %s", what,
+                       type == JSON_OBJECT ? "object" : "array");
+    return 0;
+}
+
+static int check_name(const char *what, const char *name, struct err *err)
+{
+    if (!name || !name[0])
+        return err_set(err, -EINVAL, "missing %s", what);
+    return check_str(what, name, MGR__MAX_STR, err);
+}
+
+static const char *const update_states[] = {
+    "",
+    "updating",
+    "paused",
+    "completed",
+    "rollback_started",
+    "rollback_paused",
+    "rollback_completed",
+};
+
+static int check_update_status(const MgrUpdateStatus *u, struct err *err)
+{
+    bool known = false;
+
+    if (!u)
+        return 0;
+    for (size_t i = 0; i < sizeof(update_states) / sizeof(update_states[0]) && !known; i++)
+        known = strcmp(u->state, update_states[i]) == 0;
+    if (!known)
+        return err_set(err, -EINVAL, "invalid update state '%.64s'", u->state);
+    return check_str("update status message", u->message, MGR__MAX_STR, err);
+}
+
+static int check_task_state(const char *what, int st, struct err *err)
+{
+    if (st < MGR_TASK_NEW || st > MGR_TASK_ORPHANED)
+        return err_set(err, -EINVAL, "invalid task %s %d", what, st);
+    return 0;
+}
+
+static int check_task_status(const MgrTaskStatus *st, struct err *err)
+{
+    if (!st)
+        return 0;
+    if (check_task_state("state", st->state, err) < 0 ||
+        check_str("task status message", st->message, MGR__MAX_STR, err) < 0 ||
+        check_str("task error", st->err, MGR__MAX_STR, err) < 0 ||
+        check_str("container id", st->container_id, 128, err) < 0 ||
+        check_json("task port status", st->port_status_json, JSON_OBJECT, false, err) < 0)
+        return err->code;
+    return 0;
+}
+
+/* "" or a valid id (node ids of tasks not yet scheduled are ""). */
+static int check_opt_id(const char *what, const char *id, struct err *err)
+{
+    if (id && id[0] && !mgr_id_valid(id))
+        return err_set(err, -EINVAL, "invalid %s '%.64s'", what, id);
+    return 0;
+}
+
+static int check_service(const MgrService *sv, struct err *err)
+{
+    if (!mgr_id_valid(sv->id))
+        return err_set(err, -EINVAL, "invalid service id");
+    if (check_name("service name", sv->name, err) < 0 ||
+        check_json("service spec", sv->spec_json, JSON_OBJECT, true, err) < 0 ||
+        check_json("previous service spec", sv->previous_spec_json, JSON_OBJECT, false, err) < 0 ||
+        check_json("service endpoint", sv->endpoint_json, JSON_OBJECT, false, err) < 0 ||
+        check_update_status(sv->update_status, err) < 0)
+        return err->code;
+    return 0;
+}
+
+static int check_task(const MgrTask *t, struct err *err)
+{
+    if (!mgr_id_valid(t->id))
+        return err_set(err, -EINVAL, "invalid task id '%.64s'", t->id);
+    if (!mgr_id_valid(t->service_id))
+        return err_set(err, -EINVAL, "invalid service id '%.64s' in task %s", t->service_id, t->id);
+    if (check_opt_id("node id", t->node_id, err) < 0 ||
+        check_str("service name", t->service_name, MGR__MAX_STR, err) < 0 ||
+        check_task_state("desired state", t->desired_state, err) < 0 ||
+        check_task_status(t->status, err) < 0 ||
+        check_json("task spec", t->spec_json, JSON_OBJECT, true, err) < 0 ||
+        check_json("service labels", t->service_labels_json, JSON_OBJECT, false, err) < 0 ||
+        check_json("task networks", t->networks_json, JSON_ARRAY, false, err) < 0 ||
+        check_json("task endpoint", t->endpoint_json, JSON_OBJECT, false, err) < 0)
+        return err_wrap(err, "task %s", t->id);
+    return 0;
+}
+
+static int check_network(const MgrNetwork *n, struct err *err)
+{
+    if (!mgr_id_valid(n->id))
+        return err_set(err, -EINVAL, "invalid network id");
+    if (check_name("network name", n->name, err) < 0 ||
+        check_json("network spec", n->spec_json, JSON_OBJECT, true, err) < 0 ||
+        check_str("network subnet", n->subnet, 64, err) < 0 ||
+        check_str("network gateway", n->gateway, 64, err) < 0)
+        return err->code;
+    if (n->vni > 0xffffff)
+        return err_set(err, -EINVAL, "invalid VXLAN id %u", n->vni);
+    return 0;
+}
+
 static int check_object(enum mgr_kind kind, const void *obj, struct err *err)
 {
     const struct mgr__obj_head *h = obj;
@@ -329,6 +472,14 @@ static int check_object(enum mgr_kind kind, const void *obj, struct err *err)
         return check_node(obj, err);
     case MGR_KIND_REMOVED_NODE:
         return check_removed(obj, err);
+    case MGR_KIND_SERVICE:
+        return check_service(obj, err);
+    case MGR_KIND_TASK:
+        if (!((const MgrTask *)obj)->status)
+            return err_set(err, -EINVAL, "task %s without status", h->id);
+        return check_task(obj, err);
+    case MGR_KIND_NETWORK:
+        return check_network(obj, err);
     default:
         return err_set(err, -EINVAL, "unknown object kind %d", (int)kind);
     }
@@ -636,6 +787,186 @@ bool mgr_store_raft_id_in_use(const struct mgr_store *s, uint64_t raft_id)
         if (((const MgrRemovedNode *)r->objs[i])->raft_id == raft_id)
             return true;
     return false;
+}
+
+/* ---- services, tasks, networks: reads ----------------------------------- */
+
+const MgrService *mgr_store_service(const struct mgr_store *s, const char *id)
+{
+    return mgr_store_get(s, MGR_KIND_SERVICE, id);
+}
+
+const MgrTask *mgr_store_task(const struct mgr_store *s, const char *id)
+{
+    return mgr_store_get(s, MGR_KIND_TASK, id);
+}
+
+const MgrNetwork *mgr_store_network(const struct mgr_store *s, const char *id)
+{
+    return mgr_store_get(s, MGR_KIND_NETWORK, id);
+}
+
+/* The name of a service or network (both have `string name = 3`). */
+static const char *obj_name(enum mgr_kind kind, const struct mgr__obj_head *o)
+{
+    if (kind == MGR_KIND_SERVICE)
+        return ((const MgrService *)o)->name;
+    if (kind == MGR_KIND_NETWORK)
+        return ((const MgrNetwork *)o)->name;
+    return NULL;
+}
+
+/* Docker's reference lookup: full id, else exact name (kinds with names), else
+ * unique id prefix. */
+static int find_ref(const struct mgr_store *s, enum mgr_kind kind, const char *ref,
+                    const void **ret, struct err *err)
+{
+    const struct table *t = &s->tables[kind];
+    const struct mgr__obj_head *found;
+    size_t matches = 0, plen;
+
+    if (!ref || !ref[0])
+        return err_set(err, -ENOENT, "%s %s not found", kinds[kind].name, ref ? ref : "");
+    found = table_get(t, ref);
+    if (found) {
+        *ret = found;
+        return 0;
+    }
+    if (kind != MGR_KIND_TASK) {
+        for (size_t i = 0; i < t->n; i++) {
+            if (strcmp(obj_name(kind, t->objs[i]), ref) == 0) {
+                found = t->objs[i];
+                matches++;
+            }
+        }
+    }
+    if (matches == 0) {
+        plen = strlen(ref);
+        for (size_t i = table_lower(t, ref); i < t->n; i++) {
+            if (strncmp(t->objs[i]->id, ref, plen) != 0)
+                break;
+            found = t->objs[i];
+            matches++;
+        }
+    }
+    if (matches == 0)
+        return err_set(err, -ENOENT, "%s %s not found", kinds[kind].name, ref);
+    if (matches > 1)
+        return err_set(err, -EINVAL, "%s %s is ambiguous (%zu matches found)", kinds[kind].name,
+                       ref, matches);
+    *ret = found;
+    return 0;
+}
+
+int mgr_store_service_find(const struct mgr_store *s, const char *ref, const MgrService **ret,
+                           struct err *err)
+{
+    const void *o;
+    int r = find_ref(s, MGR_KIND_SERVICE, ref, &o, err);
+
+    if (r == 0)
+        *ret = o;
+    return r;
+}
+
+int mgr_store_task_find(const struct mgr_store *s, const char *ref, const MgrTask **ret,
+                        struct err *err)
+{
+    const void *o;
+    int r = find_ref(s, MGR_KIND_TASK, ref, &o, err);
+
+    if (r == 0)
+        *ret = o;
+    return r;
+}
+
+int mgr_store_network_find(const struct mgr_store *s, const char *ref, const MgrNetwork **ret,
+                           struct err *err)
+{
+    const void *o;
+    int r = find_ref(s, MGR_KIND_NETWORK, ref, &o, err);
+
+    if (r == 0)
+        *ret = o;
+    return r;
+}
+
+static int task_order(const void *a, const void *b)
+{
+    const MgrTask *x = *(const MgrTask *const *)a, *y = *(const MgrTask *const *)b;
+    int c;
+
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    c = strcmp(x->node_id, y->node_id);
+    if (c)
+        return c;
+    if (x->meta->created_at_ns != y->meta->created_at_ns)
+        return x->meta->created_at_ns < y->meta->created_at_ns ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static int tasks_where(const struct mgr_store *s, bool by_node, const char *id,
+                       const MgrTask ***ret, size_t *ret_n)
+{
+    const struct table *t = &s->tables[MGR_KIND_TASK];
+    const MgrTask **out;
+    size_t n = 0;
+
+    out = malloc((t->n + 1) * sizeof(*out));
+    if (!out)
+        return -ENOMEM;
+    for (size_t i = 0; id && i < t->n; i++) {
+        const MgrTask *task = (const MgrTask *)t->objs[i];
+        if (strcmp(by_node ? task->node_id : task->service_id, id) == 0)
+            out[n++] = task;
+    }
+    if (n > 1)
+        qsort(out, n, sizeof(*out), task_order);
+    *ret = out;
+    *ret_n = n;
+    return 0;
+}
+
+int mgr_store_tasks_of_service(const struct mgr_store *s, const char *service_id,
+                               const MgrTask ***ret, size_t *n)
+{
+    return tasks_where(s, false, service_id, ret, n);
+}
+
+int mgr_store_tasks_of_node(const struct mgr_store *s, const char *node_id, const MgrTask ***ret,
+                            size_t *n)
+{
+    return tasks_where(s, true, node_id, ret, n);
+}
+
+static const char *const task_states[MGR_N_TASK_STATES] = {
+    [MGR_TASK_NEW] = "new",           [MGR_TASK_ALLOCATED] = "allocated",
+    [MGR_TASK_PENDING] = "pending",   [MGR_TASK_ASSIGNED] = "assigned",
+    [MGR_TASK_ACCEPTED] = "accepted", [MGR_TASK_PREPARING] = "preparing",
+    [MGR_TASK_READY] = "ready",       [MGR_TASK_STARTING] = "starting",
+    [MGR_TASK_RUNNING] = "running",   [MGR_TASK_COMPLETE] = "complete",
+    [MGR_TASK_SHUTDOWN] = "shutdown", [MGR_TASK_FAILED] = "failed",
+    [MGR_TASK_REJECTED] = "rejected", [MGR_TASK_REMOVE] = "remove",
+    [MGR_TASK_ORPHANED] = "orphaned",
+};
+
+const char *mgr_task_state_str(int st)
+{
+    if (st < 0 || st >= MGR_N_TASK_STATES)
+        return "unknown";
+    return task_states[st];
+}
+
+int mgr_task_state_parse(const char *str, int *ret)
+{
+    for (int i = 0; str && i < MGR_N_TASK_STATES; i++) {
+        if (strcmp(task_states[i], str) == 0) {
+            *ret = i;
+            return 0;
+        }
+    }
+    return -EINVAL;
 }
 
 /* ---- node filters -------------------------------------------------------- */
@@ -1013,6 +1344,431 @@ static int op_node_remove(struct ctx *c, const Shoal__Store__NodeRemove *op, str
     return 0;
 }
 
+/* ---- services ------------------------------------------------------------ */
+
+static int get_service(const struct mgr_store *s, const char *id, const MgrService **ret,
+                       struct err *err)
+{
+    *ret = mgr_store_service(s, id);
+    if (!*ret)
+        return err_set(err, -ENOENT, "service %s not found", id);
+    return 0;
+}
+
+static int service_name_conflict(const struct mgr_store *s, const char *self, const char *name,
+                                 struct err *err)
+{
+    const struct table *t = &s->tables[MGR_KIND_SERVICE];
+
+    for (size_t i = 0; i < t->n; i++) {
+        const MgrService *sv = (const MgrService *)t->objs[i];
+        if (strcmp(sv->id, self) != 0 && strcmp(sv->name, name) == 0)
+            return err_set(err, -EEXIST,
+                           "rpc error: code = AlreadyExists desc = name conflicts with an "
+                           "existing object");
+    }
+    return 0;
+}
+
+/* Whether a new ServiceSpec makes the tasks of the old one out of date: its
+ * TaskTemplate, EndpointSpec or (deprecated) Networks differ. Scaling or
+ * changing UpdateConfig, Labels, Name does not (Docker restarts no task, as
+ * swarmkit's IsTaskDirty compares exactly these). This backs up the
+ * proposer's keep_spec_version: a no-op update never restarts tasks. */
+static bool task_spec_changed(const char *old_text, const char *new_text)
+{
+    static const char *const keys[] = {"TaskTemplate", "EndpointSpec", "Networks"};
+    json_t *a = json_loads(old_text, 0, NULL), *b = json_loads(new_text, 0, NULL);
+    bool changed = !a || !b;
+
+    for (size_t i = 0; !changed && i < ARRAY_SIZE(keys); i++) {
+        json_t *x = json_object_get(a, keys[i]), *y = json_object_get(b, keys[i]);
+        if (!x || !y)
+            changed = x != y;
+        else
+            changed = !json_equal(x, y);
+    }
+    json_decref(a);
+    json_decref(b);
+    return changed;
+}
+
+/* The "Name" of a ServiceSpec text, malloc'd; "" when it has none. */
+static int spec_name(const char *text, char **ret, struct err *err)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "Name"));
+
+    *ret = strdup(name ? name : "");
+    json_decref(j);
+    if (!*ret)
+        return err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+/* A rollback restores the stored previous spec, byte for byte. */
+static int check_rollback(const MgrService *old, const char *spec_json, struct err *err)
+{
+    if (!old->previous_spec_json[0])
+        return err_set(err, -EBUSY, "service %s does not have a previous spec", old->id);
+    if (strcmp(spec_json, old->previous_spec_json) != 0)
+        return err_set(err, -EINVAL, "rollback of service %s: spec is not its previous spec",
+                       old->id);
+    return 0;
+}
+
+static int op_service_create(struct ctx *c, const Shoal__Store__ServiceCreate *op, struct err *err)
+{
+    MgrService sv;
+    Shoal__Store__Meta meta;
+
+    if (!op->service)
+        return err_set(err, -EINVAL, "missing service");
+    sv = *op->service;
+    meta = new_meta(c, NULL);
+    sv.meta = &meta;
+    sv.spec_version = c->index;
+    sv.previous_spec_json = (char *)"";
+    sv.previous_spec_version = 0;
+    if (check_service(&sv, err) < 0)
+        return err->code;
+    if (mgr_store_service(c->s, sv.id))
+        return err_set(err, -EEXIST, "service %s already exists", sv.id);
+    if (service_name_conflict(c->s, sv.id, sv.name, err) < 0)
+        return err->code;
+    set_res_id(c, sv.id);
+    return commit(c->s, MGR_KIND_SERVICE, finish_object(MGR_KIND_SERVICE, &sv), c->index, err);
+}
+
+static int op_service_update(struct ctx *c, const Shoal__Store__ServiceUpdate *op, struct err *err)
+{
+    const MgrService *old;
+    MgrService sv;
+    Shoal__Store__Meta meta;
+
+    if (get_service(c->s, op->id, &old, err) < 0)
+        return err->code;
+    if (op->version != old->meta->version)
+        return err_set(err, -ESTALE, "update out of sequence");
+    if (check_name("service name", op->name, err) < 0 ||
+        check_json("service spec", op->spec_json, JSON_OBJECT, true, err) < 0 ||
+        check_json("service endpoint", op->endpoint_json, JSON_OBJECT, false, err) < 0 ||
+        check_update_status(op->update_status, err) < 0)
+        return err->code;
+    if (op->rollback && check_rollback(old, op->spec_json, err) < 0)
+        return err->code;
+    if (service_name_conflict(c->s, old->id, op->name, err) < 0)
+        return err->code;
+    sv = *old;
+    meta = new_meta(c, old->meta);
+    sv.meta = &meta;
+    sv.name = op->name;
+    sv.spec_json = op->spec_json;
+    sv.previous_spec_json = old->spec_json;
+    sv.previous_spec_version = old->spec_version;
+    if (op->rollback)
+        sv.spec_version = old->previous_spec_version;
+    else if (!op->keep_spec_version && task_spec_changed(old->spec_json, op->spec_json))
+        sv.spec_version = c->index;
+    if (op->update_status)
+        sv.update_status = op->update_status;
+    if (op->endpoint_json[0])
+        sv.endpoint_json = op->endpoint_json;
+    set_res_id(c, sv.id);
+    return commit(c->s, MGR_KIND_SERVICE, finish_object(MGR_KIND_SERVICE, &sv), c->index, err);
+}
+
+static int op_service_set_update_status(struct ctx *c,
+                                        const Shoal__Store__ServiceSetUpdateStatus *op,
+                                        struct err *err)
+{
+    cleanup_free char *name = NULL;
+    const MgrService *old;
+    MgrService sv;
+    Shoal__Store__Meta meta;
+    bool rollback = op->spec_json[0] != '\0';
+
+    if (get_service(c->s, op->id, &old, err) < 0)
+        return err->code;
+    if (!op->update_status)
+        return err_set(err, -EINVAL, "missing update status");
+    if (check_update_status(op->update_status, err) < 0)
+        return err->code;
+    if (rollback) {
+        if (check_rollback(old, op->spec_json, err) < 0 ||
+            spec_name(old->previous_spec_json, &name, err) < 0)
+            return err->code;
+        if (name[0] && service_name_conflict(c->s, old->id, name, err) < 0)
+            return err->code;
+    }
+    sv = *old;
+    meta = new_meta(c, old->meta);
+    sv.meta = &meta;
+    sv.update_status = op->update_status;
+    if (rollback) {
+        if (name[0])
+            sv.name = name;
+        sv.spec_json = old->previous_spec_json;
+        sv.previous_spec_json = old->spec_json;
+        sv.spec_version = old->previous_spec_version;
+        sv.previous_spec_version = old->spec_version;
+    }
+    set_res_id(c, sv.id);
+    return commit(c->s, MGR_KIND_SERVICE, finish_object(MGR_KIND_SERVICE, &sv), c->index, err);
+}
+
+static int op_service_remove(struct ctx *c, const Shoal__Store__ServiceRemove *op, struct err *err)
+{
+    const MgrService *old;
+
+    if (get_service(c->s, op->id, &old, err) < 0)
+        return err->code;
+    set_res_id(c, old->id);
+    remove_obj(c->s, MGR_KIND_SERVICE, op->id, c->index);
+    return 0;
+}
+
+/* ---- tasks --------------------------------------------------------------- */
+
+/* One task change of a batch: old NULL = created, new NULL = removed. */
+struct change {
+    struct mgr__obj_head *old, *new;
+};
+
+static int check_task_op(const Shoal__Store__TaskOp *op, struct err *err)
+{
+    switch (op->op_case) {
+    case SHOAL__STORE__TASK_OP__OP_CREATE:
+        if (!op->create || !op->create->task)
+            return err_set(err, -EINVAL, "missing task");
+        return check_task(op->create->task, err);
+    case SHOAL__STORE__TASK_OP__OP_SET_DESIRED:
+        if (!op->set_desired || !mgr_id_valid(op->set_desired->id))
+            return err_set(err, -EINVAL, "invalid task id");
+        return check_task_state("desired state", op->set_desired->desired_state, err);
+    case SHOAL__STORE__TASK_OP__OP_ASSIGN:
+        if (!op->assign || !mgr_id_valid(op->assign->id))
+            return err_set(err, -EINVAL, "invalid task id");
+        if (check_opt_id("node id", op->assign->node_id, err) < 0)
+            return err->code;
+        return check_task_status(op->assign->status, err);
+    case SHOAL__STORE__TASK_OP__OP_SET_STATUS:
+        if (!op->set_status || !mgr_id_valid(op->set_status->id))
+            return err_set(err, -EINVAL, "invalid task id");
+        if (!op->set_status->status)
+            return err_set(err, -EINVAL, "missing task status");
+        return check_task_status(op->set_status->status, err);
+    case SHOAL__STORE__TASK_OP__OP_REMOVE:
+        if (!op->remove || !mgr_id_valid(op->remove->id))
+            return err_set(err, -EINVAL, "invalid task id");
+        return 0;
+    default:
+        return err_set(err, -EINVAL, "unknown task op %d", (int)op->op_case);
+    }
+}
+
+static bool status_equal(const MgrTaskStatus *a, const MgrTaskStatus *b)
+{
+    return a->state == b->state && a->timestamp_ns == b->timestamp_ns && a->pid == b->pid &&
+           a->exit_code == b->exit_code && strcmp(a->message, b->message) == 0 &&
+           strcmp(a->err, b->err) == 0 && strcmp(a->container_id, b->container_id) == 0 &&
+           strcmp(a->port_status_json, b->port_status_json) == 0;
+}
+
+/* The status a report leads to (borrowing from both); false when it changes
+ * nothing or would move the state backwards. */
+static bool status_merge(const MgrTaskStatus *old, const MgrTaskStatus *in, MgrTaskStatus *out)
+{
+    if (in->state < old->state)
+        return false;
+    if (in->state > old->state) {
+        *out = *in;
+        return true;
+    }
+    *out = *old;
+    out->message = in->message;
+    out->err = in->err;
+    if (in->container_id[0])
+        out->container_id = in->container_id;
+    if (in->pid)
+        out->pid = in->pid;
+    if (in->exit_code)
+        out->exit_code = in->exit_code;
+    if (in->port_status_json[0])
+        out->port_status_json = in->port_status_json;
+    return !status_equal(old, out);
+}
+
+/* The task a (checked) op other than create is about. */
+static const char *task_op_id(const Shoal__Store__TaskOp *op)
+{
+    switch (op->op_case) {
+    case SHOAL__STORE__TASK_OP__OP_SET_DESIRED:
+        return op->set_desired->id;
+    case SHOAL__STORE__TASK_OP__OP_ASSIGN:
+        return op->assign->id;
+    case SHOAL__STORE__TASK_OP__OP_SET_STATUS:
+        return op->set_status->id;
+    case SHOAL__STORE__TASK_OP__OP_REMOVE:
+        return op->remove->id;
+    default:
+        return "";
+    }
+}
+
+/* Apply one (checked) op to the task table; appends to log what it changed. */
+static int task_op_apply(struct ctx *c, const Shoal__Store__TaskOp *op, struct change *log,
+                         size_t *nlog, struct err *err)
+{
+    static const MgrTaskStatus empty_status = SHOAL__STORE__TASK_STATUS__INIT;
+    struct table *t = &c->s->tables[MGR_KIND_TASK];
+    const MgrTask *old = NULL;
+    MgrTask n;
+    MgrTaskStatus st;
+    Shoal__Store__Meta meta;
+    struct mgr__obj_head *obj;
+
+    if (op->op_case == SHOAL__STORE__TASK_OP__OP_CREATE) {
+        const MgrTask *in = op->create->task;
+        if (table_get(t, in->id))
+            return err_set(err, -EEXIST, "task %s already exists", in->id);
+        if (!mgr_store_service(c->s, in->service_id))
+            return 0; /* the service went away: nothing to create */
+        n = *in;
+        meta = new_meta(c, NULL);
+        if (!n.status)
+            n.status = (MgrTaskStatus *)&empty_status;
+    } else {
+        old = (const MgrTask *)table_get(t, task_op_id(op));
+        if (!old)
+            return 0;
+        n = *old;
+        meta = new_meta(c, old->meta);
+    }
+    n.meta = &meta;
+    switch (op->op_case) {
+    case SHOAL__STORE__TASK_OP__OP_SET_DESIRED:
+        if (op->set_desired->desired_state <= old->desired_state)
+            return 0;
+        n.desired_state = op->set_desired->desired_state;
+        break;
+    case SHOAL__STORE__TASK_OP__OP_ASSIGN:
+        if (old->node_id[0])
+            return 0;
+        if (op->assign->status) {
+            if (op->assign->status->state < old->status->state)
+                return 0;
+            if (status_merge(old->status, op->assign->status, &st))
+                n.status = &st;
+        }
+        n.node_id = op->assign->node_id;
+        if (!n.node_id[0] && n.status == old->status)
+            return 0;
+        break;
+    case SHOAL__STORE__TASK_OP__OP_SET_STATUS:
+        if (!status_merge(old->status, op->set_status->status, &st))
+            return 0;
+        n.status = &st;
+        break;
+    case SHOAL__STORE__TASK_OP__OP_REMOVE:
+        obj = table_del(t, old->id);
+        log[(*nlog)++] = (struct change){obj, NULL};
+        return 0;
+    default:
+        break;
+    }
+    obj = finish_object(MGR_KIND_TASK, &n);
+    if (!obj)
+        return err_set(err, -ENOMEM, "out of memory");
+    log[(*nlog)++] = (struct change){table_put(t, obj), obj};
+    return 0;
+}
+
+/* All ops or none: they go into the table as they come (later ops see
+ * earlier ones); on failure the log undoes them. Watches run at the end. */
+static int op_task_batch(struct ctx *c, const Shoal__Store__TaskBatch *op, struct err *err)
+{
+    struct table *t = &c->s->tables[MGR_KIND_TASK];
+    struct change *log;
+    size_t nlog = 0, creates = 0;
+    int r = 0;
+
+    for (size_t i = 0; i < op->n_ops; i++) {
+        if (check_task_op(op->ops[i], err) < 0)
+            return err_wrap(err, "task batch op %zu", i);
+        creates += op->ops[i]->op_case == SHOAL__STORE__TASK_OP__OP_CREATE;
+    }
+    if (op->n_ops == 0)
+        return 0;
+    /* room for every create up front: undoing never needs to grow the table */
+    if (table_reserve(t, creates) < 0)
+        return err_set(err, -ENOMEM, "out of memory");
+    log = calloc(op->n_ops, sizeof(*log));
+    if (!log)
+        return err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < op->n_ops && r == 0; i++)
+        r = task_op_apply(c, op->ops[i], log, &nlog, err);
+    if (r < 0) {
+        for (size_t j = nlog; j-- > 0;) {
+            if (log[j].old)
+                (void)table_put(t, log[j].old);
+            else
+                (void)table_del(t, log[j].new->id);
+            mgr_msg_free(log[j].new);
+        }
+        free(log);
+        return r;
+    }
+    for (size_t j = 0; j < nlog; j++) {
+        enum mgr_change ch = !log[j].old   ? MGR_CHANGE_CREATE
+                             : !log[j].new ? MGR_CHANGE_DELETE
+                                           : MGR_CHANGE_UPDATE;
+        notify(c->s, MGR_KIND_TASK, ch, log[j].old, log[j].new, c->index);
+    }
+    for (size_t j = 0; j < nlog; j++)
+        mgr_msg_free(log[j].old);
+    free(log);
+    return 0;
+}
+
+/* ---- networks ------------------------------------------------------------ */
+
+static int op_network_create(struct ctx *c, const Shoal__Store__NetworkCreate *op, struct err *err)
+{
+    const struct table *t = &c->s->tables[MGR_KIND_NETWORK];
+    MgrNetwork n;
+    Shoal__Store__Meta meta;
+
+    if (!op->network)
+        return err_set(err, -EINVAL, "missing network");
+    n = *op->network;
+    meta = new_meta(c, NULL);
+    n.meta = &meta;
+    if (check_network(&n, err) < 0)
+        return err->code;
+    if (mgr_store_network(c->s, n.id))
+        return err_set(err, -EEXIST, "network %s already exists", n.id);
+    for (size_t i = 0; i < t->n; i++) {
+        const MgrNetwork *o = (const MgrNetwork *)t->objs[i];
+        if (strcmp(o->name, n.name) == 0)
+            return err_set(err, -EEXIST, "network with name %s already exists", n.name);
+        if (n.vni && o->vni == n.vni)
+            return err_set(err, -EEXIST, "VXLAN id %u is already used by network %s", n.vni,
+                           o->name);
+    }
+    set_res_id(c, n.id);
+    return commit(c->s, MGR_KIND_NETWORK, finish_object(MGR_KIND_NETWORK, &n), c->index, err);
+}
+
+static int op_network_remove(struct ctx *c, const Shoal__Store__NetworkRemove *op, struct err *err)
+{
+    if (!mgr_store_network(c->s, op->id))
+        return err_set(err, -ENOENT, "network %s not found", op->id);
+    set_res_id(c, op->id);
+    remove_obj(c->s, MGR_KIND_NETWORK, op->id, c->index);
+    return 0;
+}
+
 static bool recent_seen(const struct mgr_store *s, const ProtobufCBinaryData *id)
 {
     for (size_t i = 0; i < s->recent_n; i++)
@@ -1037,8 +1793,11 @@ int mgr_store_apply(struct mgr_store *s, uint64_t index, const void *buf, size_t
 {
     MgrCommand *cmd;
     struct ctx c = {s, index, 0, res};
+    struct err local_err;
     int r;
 
+    if (!err)
+        err = &local_err; /* the checks below read err->code */
     if (res)
         memset(res, 0, sizeof(*res));
     if (!s || index == 0)
@@ -1090,6 +1849,27 @@ int mgr_store_apply(struct mgr_store *s, uint64_t index, const void *buf, size_t
         break;
     case SHOAL__STORE__STORE_COMMAND__OP_JOIN_TOKEN_ROTATE:
         r = op_join_token_rotate(&c, cmd->join_token_rotate, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_SERVICE_CREATE:
+        r = op_service_create(&c, cmd->service_create, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_SERVICE_UPDATE:
+        r = op_service_update(&c, cmd->service_update, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_SERVICE_SET_UPDATE_STATUS:
+        r = op_service_set_update_status(&c, cmd->service_set_update_status, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_SERVICE_REMOVE:
+        r = op_service_remove(&c, cmd->service_remove, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_TASK_BATCH:
+        r = op_task_batch(&c, cmd->task_batch, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NETWORK_CREATE:
+        r = op_network_create(&c, cmd->network_create, err);
+        break;
+    case SHOAL__STORE__STORE_COMMAND__OP_NETWORK_REMOVE:
+        r = op_network_remove(&c, cmd->network_remove, err);
         break;
     default:
         r = err_set(err, -EINVAL, "unknown store command %d", (int)cmd->op_case);
@@ -1172,13 +1952,37 @@ static int obj_cmp(const void *a, const void *b)
     return strcmp((*(struct mgr__obj_head *const *)a)->id, (*(struct mgr__obj_head *const *)b)->id);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int names_unique(enum mgr_kind kind, const struct table *t, struct err *err)
+{
+    cleanup_free const char **names = malloc((t->n + 1) * sizeof(*names));
+
+    if (!names)
+        return err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n; i++)
+        names[i] = obj_name(kind, t->objs[i]);
+    if (t->n > 1)
+        qsort(names, t->n, sizeof(*names), name_cmp);
+    for (size_t i = 1; i < t->n; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            return err_set(err, -EINVAL, "two %ss named '%s'", kinds[kind].name, names[i]);
+    return 0;
+}
+
 int mgr_store_restore(struct mgr_store *s, const void *buf, size_t len, struct err *err)
 {
     Shoal__Store__StoreSnapshot *snap;
     struct table tabs[MGR_N_KINDS];
     bool seen[MGR_N_KINDS] = {false};
+    struct err local_err;
     int r = 0;
 
+    if (!err)
+        err = &local_err;
     memset(tabs, 0, sizeof(tabs));
     if (!buf || len == 0)
         return err_set(err, -EINVAL, "empty snapshot");
@@ -1243,6 +2047,10 @@ int mgr_store_restore(struct mgr_store *s, const void *buf, size_t len, struct e
                             kinds[k].name, t->objs[i]->id);
                 goto out;
             }
+        }
+        if ((k == MGR_KIND_SERVICE || k == MGR_KIND_NETWORK) && names_unique(k, t, err) < 0) {
+            r = err_wrap(err, "malformed store snapshot");
+            goto out;
         }
         if (k == MGR_KIND_CLUSTER && t->n > 1) {
             r = err_set(err, -EINVAL, "malformed store snapshot: several clusters");

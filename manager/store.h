@@ -1,6 +1,6 @@
 /*
- * manager/store.h - the replicated store of a swarm (cluster, nodes; services,
- * tasks and networks come next), its commands, and swarm ids.
+ * manager/store.h - the replicated store of a swarm (cluster, nodes, services,
+ * tasks, networks), its commands, and swarm ids.
  *
  * The store is a deterministic state machine. Every write is one encoded
  * StoreCommand (proto/store.proto) that the raft layer replicates and hands to
@@ -50,16 +50,42 @@ typedef Shoal__Store__NodeDescription MgrNodeDescription;
 typedef Shoal__Store__ManagerStatus MgrManagerStatus;
 typedef Shoal__Store__RemovedNode MgrRemovedNode;
 typedef Shoal__Store__StoreCommand MgrCommand;
+typedef Shoal__Store__Service MgrService;
+typedef Shoal__Store__Task MgrTask;
+typedef Shoal__Store__Network MgrNetwork;
+typedef Shoal__Store__TaskStatus MgrTaskStatus;
+typedef Shoal__Store__UpdateStatus MgrUpdateStatus;
 
 enum mgr_kind {
     MGR_KIND_CLUSTER = SHOAL__STORE__OBJECT_KIND__KIND_CLUSTER,
     MGR_KIND_NODE = SHOAL__STORE__OBJECT_KIND__KIND_NODE,
     MGR_KIND_REMOVED_NODE = SHOAL__STORE__OBJECT_KIND__KIND_REMOVED_NODE,
+    MGR_KIND_SERVICE = SHOAL__STORE__OBJECT_KIND__KIND_SERVICE,
+    MGR_KIND_TASK = SHOAL__STORE__OBJECT_KIND__KIND_TASK,
+    MGR_KIND_NETWORK = SHOAL__STORE__OBJECT_KIND__KIND_NETWORK,
     MGR_N_KINDS,
 };
 
 #define MGR_ROLE_WORKER  SHOAL__STORE__NODE_ROLE__ROLE_WORKER
 #define MGR_ROLE_MANAGER SHOAL__STORE__NODE_ROLE__ROLE_MANAGER
+
+/* Task states in Docker's order (a task only moves forward). */
+#define MGR_TASK_NEW       SHOAL__STORE__TASK_STATE__TASK_NEW
+#define MGR_TASK_ALLOCATED SHOAL__STORE__TASK_STATE__TASK_ALLOCATED
+#define MGR_TASK_PENDING   SHOAL__STORE__TASK_STATE__TASK_PENDING
+#define MGR_TASK_ASSIGNED  SHOAL__STORE__TASK_STATE__TASK_ASSIGNED
+#define MGR_TASK_ACCEPTED  SHOAL__STORE__TASK_STATE__TASK_ACCEPTED
+#define MGR_TASK_PREPARING SHOAL__STORE__TASK_STATE__TASK_PREPARING
+#define MGR_TASK_READY     SHOAL__STORE__TASK_STATE__TASK_READY
+#define MGR_TASK_STARTING  SHOAL__STORE__TASK_STATE__TASK_STARTING
+#define MGR_TASK_RUNNING   SHOAL__STORE__TASK_STATE__TASK_RUNNING
+#define MGR_TASK_COMPLETE  SHOAL__STORE__TASK_STATE__TASK_COMPLETE
+#define MGR_TASK_SHUTDOWN  SHOAL__STORE__TASK_STATE__TASK_SHUTDOWN
+#define MGR_TASK_FAILED    SHOAL__STORE__TASK_STATE__TASK_FAILED
+#define MGR_TASK_REJECTED  SHOAL__STORE__TASK_STATE__TASK_REJECTED
+#define MGR_TASK_REMOVE    SHOAL__STORE__TASK_STATE__TASK_REMOVE
+#define MGR_TASK_ORPHANED  SHOAL__STORE__TASK_STATE__TASK_ORPHANED
+#define MGR_N_TASK_STATES  (MGR_TASK_ORPHANED + 1)
 
 /* ---- ids ---------------------------------------------------------------- */
 
@@ -154,6 +180,68 @@ bool mgr_node_matches(const MgrNode *node, const struct mgr_node_filter *f, size
  * borrowed pointers. */
 int mgr_store_node_list(const struct mgr_store *s, const struct mgr_node_filter *f, size_t n,
                         const MgrNode ***ret, size_t *ret_count, struct err *err);
+
+/* ---- services, tasks, networks ------------------------------------------
+ *
+ * What the store guarantees about them (apply and restore check it):
+ * - ids are valid swarm ids; service and network names are unique and
+ *   non-empty; every *_json field is "" or valid JSON of the documented shape
+ *   (Service.spec_json, Task.spec_json and Network.spec_json are never "").
+ * - A stored task always has a status (state NEW when the creator gave none);
+ *   a service's update_status is NULL until one was written.
+ * - Removing a service does not remove its tasks (the orchestrator does).
+ *
+ * ServiceUpdate and ServiceSetUpdateStatus set previous_spec_json to the
+ * stored spec they replace (the command's previous_spec_json is ignored).
+ * ServiceUpdate sets spec_version := index only when the spec's TaskTemplate,
+ * EndpointSpec or Networks changed (JSON equality) and keep_spec_version is
+ * false; otherwise tasks stay up to date (a scale restarts nothing). A
+ * rollback (ServiceUpdate.rollback, or ServiceSetUpdateStatus with spec_json)
+ * needs a previous spec ("service X does not have a previous spec", -EBUSY)
+ * and its spec_json must be exactly the stored previous_spec_json (-EINVAL);
+ * it swaps spec/previous spec and their versions, so tasks made from the
+ * restored spec are up to date again. An automatic rollback takes the name
+ * from the restored spec's "Name".
+ *
+ * A TaskBatch applies all of its ops or none (a malformed op, or a create
+ * of an id that exists, fails the whole batch). Ops that do not apply are
+ * skipped silently: any op on a missing task, a create for a missing service,
+ * set_desired that does not move forward, assign of a task that has a node,
+ * set_status/assign whose state is lower than the task's. An equal state
+ * updates message and err, and container id, pid, exit code, port status when
+ * the new value is set; the timestamp stays the one of entering the state.
+ * Watches run after the whole batch is in the store, once per op that changed
+ * a task, in op order (so old/new of one op may differ from the store's
+ * current object when a later op changed the same task again).
+ */
+
+const MgrService *mgr_store_service(const struct mgr_store *s, const char *id);
+/* Full id, else exact name, else unique id prefix. -ENOENT "service X not
+ * found", -EINVAL "service X is ambiguous (N matches found)". */
+int mgr_store_service_find(const struct mgr_store *s, const char *ref, const MgrService **ret,
+                           struct err *err);
+const MgrTask *mgr_store_task(const struct mgr_store *s, const char *id);
+/* Full id, else unique id prefix. -ENOENT "task X not found", -EINVAL
+ * "task X is ambiguous (N matches found)". */
+int mgr_store_task_find(const struct mgr_store *s, const char *ref, const MgrTask **ret,
+                        struct err *err);
+/* The tasks of a service / on a node ordered by slot, node id, creation time,
+ * id. *ret is a malloc'd array of borrowed pointers (never NULL on success,
+ * even when *n == 0). 0 or -ENOMEM. */
+int mgr_store_tasks_of_service(const struct mgr_store *s, const char *service_id,
+                               const MgrTask ***ret, size_t *n);
+int mgr_store_tasks_of_node(const struct mgr_store *s, const char *node_id, const MgrTask ***ret,
+                            size_t *n);
+const MgrNetwork *mgr_store_network(const struct mgr_store *s, const char *id);
+/* Full id, else exact name, else unique id prefix. -ENOENT "network X not
+ * found", -EINVAL "network X is ambiguous (N matches found)". */
+int mgr_store_network_find(const struct mgr_store *s, const char *ref, const MgrNetwork **ret,
+                           struct err *err);
+
+/* Docker's lowercase name of a task state ("running"); "unknown" when out of
+ * range. parse: 0, or -EINVAL for an unknown name. */
+const char *mgr_task_state_str(int st);
+int mgr_task_state_parse(const char *s, int *ret);
 
 /* ---- commands (proposer side) ------------------------------------------- */
 

@@ -383,7 +383,8 @@ static void route_complete(struct http_req *req)
     log_debug("%s %s", req->method, req->path);
     if (node_api_events(req, path) || node_api_system(req, path) || node_api_exec(req, path) ||
         node_api_containers(req, path) || node_api_registry(req, path) ||
-        node_api_images(req, path) || node_api_networks(req, path) || node_api_swarm(req, path))
+        node_api_images(req, path) || node_api_services(req, path) ||
+        node_api_networks(req, path) || node_api_swarm(req, path))
         return;
     /* What `docker inspect` probes for other object types must be a 404. */
     not_found(req);

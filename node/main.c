@@ -20,6 +20,7 @@
 #include "node/events.h"
 #include "node/node.h"
 #include "runtime/registry.h"
+#include "worker/worker.h"
 
 struct node *node_current;
 
@@ -277,11 +278,46 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     http_server_close(node_current->http);
     node_current->http = NULL;
     mgr_cluster_shutdown(node_current->cluster);
+    wrk_agent_free(node_current->agent);
+    node_current->agent = NULL;
     node_net_close();
     rt_close(node_current->rt);
     node_current->rt = NULL;
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+/* ---- the task agent, driven by the swarm runtime ---- */
+
+static void agent_report(void *ud, json_t *updates)
+{
+    struct node *n = ud;
+
+    if (n->cluster)
+        mgr_cluster_report(n->cluster, updates);
+}
+
+static void agent_assign(void *ud, json_t *msg)
+{
+    struct node *n = ud;
+
+    wrk_agent_assign(n->agent, msg);
+}
+
+static void agent_session(void *ud, bool up, const char *node_id)
+{
+    struct node *n = ud;
+
+    wrk_agent_set_node(n->agent, node_id);
+    wrk_agent_set_reporter(n->agent, up ? agent_report : NULL, n);
+}
+
+static void agent_left(void *ud)
+{
+    struct node *n = ud;
+
+    wrk_agent_leave(n->agent);
+    wrk_agent_set_node(n->agent, "");
 }
 
 static int load_engine_id(struct node *n)
@@ -452,7 +488,21 @@ int main(int argc, char **argv)
         .heartbeat_ms = arg_cfg.heartbeat_ms,
         .heartbeat_grace = arg_cfg.heartbeat_grace,
         .engine_version = SHOAL_VERSION,
+        .agent = {.ud = &n,
+                  .assign = agent_assign,
+                  .session = agent_session,
+                  .left = agent_left},
     };
+    struct wrk_opts wo = {
+        .loop = n.loop,
+        .rt = n.rt,
+        .insecure = arg_cfg.insecure_registries,
+        .n_insecure = arg_cfg.n_insecure_registries,
+    };
+    if (wrk_agent_new(&wo, &n.agent, &err) < 0) {
+        log_error("task agent: %s", err.msg);
+        return 1;
+    }
     if (mgr_cluster_open(&co, &n.cluster, &err) < 0) {
         log_error("swarm: %s", err.msg);
         return 1;

@@ -37,6 +37,7 @@ struct node_config {
 };
 
 struct mgr_cluster;
+struct wrk_agent;
 
 struct node {
     uv_loop_t *loop;
@@ -44,6 +45,7 @@ struct node {
     struct rt *rt;
     struct http_server *http;
     struct mgr_cluster *cluster; /* swarm runtime */
+    struct wrk_agent *agent;     /* runs this node's swarm tasks */
     char engine_id[80];
     int64_t started_ns;
 };
@@ -92,6 +94,9 @@ int node_net_open(struct node *n, const char *bip, const char *const *dns, size_
 void node_net_close(void);
 struct onet *node_net(void);
 
+/* Services, tasks, secrets/configs (empty) and swarm-scoped /networks on
+ * managers (node/api_services.c); local /networks fall through. */
+bool node_api_services(struct http_req *req, const char *path);
 /* Swarm and node routes (node/api_swarm.c). */
 bool node_api_swarm(struct http_req *req, const char *path);
 /* The Swarm section of GET /info (new reference). */

@@ -14,9 +14,9 @@
  *    oldest first][u64 LE fsm length][fsm bytes]
  *
  * libraft 0.15 has no accessors for the configuration or the leader's
- * per-follower progress; the two functions that read struct raft fields
- * directly are marked (config_of, progress_of) so an upgrade touches only
- * them.
+ * per-follower progress; the three functions that read struct raft fields
+ * directly are marked (config_of, config_committed, progress_of) so an
+ * upgrade touches only them.
  */
 #define LOG_MODULE "raft"
 #include <stdio.h>
@@ -66,6 +66,7 @@ struct rft {
     bool raft_inited, started, closing;
     void (*close_cb)(void *);
     void *close_data;
+    uint64_t applying; /* raft index of the entry fsm.apply is working on */
     /* leadership */
     bool was_leader, ready;
     uint64_t barrier_gen;
@@ -289,7 +290,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         }
         return 0;
     }
+    /* 0.15 advances last_applied after the FSM returns (raft-notes §4) */
+    r->applying = raft_last_applied(&r->raft) + 1;
     rc = r->user.apply(r->user.data, b + HDR_LEN, len, &res);
+    r->applying = 0;
     if (rc != 0) {
         log_error("fsm apply failed (%d); the entry will be retried", rc);
         return RAFT_IOERR;
@@ -380,6 +384,14 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 static const struct raft_configuration *config_of(const struct rft *r)
 {
     return &r->raft.configuration;
+}
+
+/* libraft 0.15 field access #3: is the current configuration committed? A
+ * follower sets configuration_uncommitted_index when it appends a
+ * configuration entry and clears it when that entry is applied. */
+static bool config_committed(const struct rft *r)
+{
+    return r->raft.configuration_uncommitted_index == 0;
 }
 
 /* libraft 0.15 field access #2: leader's progress for configuration slot i. */
@@ -1028,6 +1040,20 @@ uint64_t rft_id(const struct rft *r)
 uint64_t rft_last_applied(const struct rft *r)
 {
     return raft_last_applied((struct raft *)&r->raft);
+}
+
+uint64_t rft_apply_index(const struct rft *r)
+{
+    return r->applying;
+}
+
+bool rft_is_voter(const struct rft *r)
+{
+    unsigned i;
+
+    if (find_server(r, r->opts.raft_id, &i) < 0)
+        return false;
+    return config_of(r)->servers[i].role == RAFT_VOTER && config_committed(r);
 }
 
 uint64_t rft_last_index(const struct rft *r)

@@ -203,6 +203,12 @@ int rft_configuration(const struct rft *r, struct rft_server **ret, size_t *ret_
 uint64_t rft_id(const struct rft *r);
 uint64_t rft_last_applied(const struct rft *r);
 uint64_t rft_last_index(const struct rft *r);
+/* Inside fsm.apply: the raft log index of the entry being applied (0
+ * elsewhere). The same on every node, so it can serve as an object version. */
+uint64_t rft_apply_index(const struct rft *r);
+/* This node is a voter in a committed configuration (a joining manager is
+ * a full member from then on). */
+bool rft_is_voter(const struct rft *r);
 
 /* RAFT_* code to our -errno (exported for tests). */
 int rft_errno(int raft_code);

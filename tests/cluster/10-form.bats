@@ -17,6 +17,11 @@ TOKEN_RE='^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$'
     [[ $output == *"docker swarm join --token SWMTKN-1-"*" $(host_addr 1):2377"* ]]
     record_id 1
     [ "$(cat "$T/h1/id")" = "$id" ]
+    # Version.Index is the raft index of the last change, as in swarmkit:
+    # 1 is the bootstrap configuration, 2 the new leader's barrier, 3 the
+    # cluster object, 4 this node (a private counter would say 1 and 2)
+    [ "$(curl_host 1 -sf http://d/v1.41/swarm | json_get Version.Index)" = 3 ]
+    [ "$(on 1 docker node inspect --format '{{.Version.Index}}' "$id")" = 4 ]
     # a second init is refused
     run on 1 docker swarm init --advertise-addr "$(host_addr 1)"
     [ "$status" -ne 0 ]
@@ -54,7 +59,7 @@ TOKEN_RE='^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$'
     [ "$status" -eq 0 ]
     [ "$output" = "This node joined a swarm as a worker." ]
     record_id 4
-    # (joining through another manager: pending/10-join-race.bats)
+    # (joining through another manager: 11-join-race.bats)
     run on 5 docker swarm join --token "$wt" "$(host_addr 1):2377"
     [ "$status" -eq 0 ]
     [ "$output" = "This node joined a swarm as a worker." ]

@@ -3,7 +3,7 @@
 # availability, labels, rm, join tokens (wrong, rotated), removed nodes, leave.
 #
 # h1-h3 managers, h4-h5 workers; h6 is a spare host that joins later.
-# (rm of a manager that was not demoted: pending/30-admin-managers.bats.)
+# (rm of a manager that was not demoted: 31-admin-managers.bats.)
 
 load lib
 
@@ -125,6 +125,10 @@ hb_grace() {
     [ "$(field 1 4 '{{json .Spec.Labels}}')" = '{}' ]
     [ "$(field 1 4 '{{.Version.Index}}')" -gt "$v" ]
     retry 20 0.25 field_is 2 4 '{{json .Spec.Labels}}' '{}'
+    # the version (a raft index) is the same on every manager
+    v=$(field 1 4 '{{.Version.Index}}')
+    retry 20 0.25 field_is 2 4 '{{.Version.Index}}' "$v"
+    retry 20 0.25 field_is 3 4 '{{.Version.Index}}' "$v"
     # a node cannot be found by a made-up id
     run on 1 docker node update --label-add x=y nosuchnode0000000000000000
     [ "$status" -ne 0 ]

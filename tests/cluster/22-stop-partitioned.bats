@@ -1,10 +1,9 @@
 #!/usr/bin/env bats
-# tests/cluster/pending/20-stop-partitioned.bats - shoald stops promptly on
-# SIGTERM while one of its raft peers is cut off.
-# PENDING (not run by make test): against the tree of 2026-11-22 (5470602) a
-# leader whose follower is partitioned ignores SIGTERM (> 30 s, then SIGKILL).
+# tests/cluster/22-stop-partitioned.bats - shoald stops promptly on
+# SIGTERM while one of its raft peers is cut off (issue 4: a channel the cut-off
+# peer had opened, which it never closes, used to keep the loop alive).
 
-load ../lib
+load lib
 
 setup_file() {
     cluster_setup_file 3 || return 1

@@ -1,13 +1,11 @@
 #!/usr/bin/env bats
-# tests/cluster/pending/20-failover-early.bats - lose the leader right after
+# tests/cluster/21-failover-early.bats - lose the leader right after
 # three managers joined and `docker node ls` shows them all Ready/Reachable.
-# PENDING (not run by make test): against the tree of 2026-11-22 `swarm join`
-# returns while the new manager is still a raft non-voter (promoted later by
-# the leader's reconcile tick), and node ls already calls it Reachable; a
-# leader killed in that window leaves the survivors without a quorum forever.
-# Docker returns from a manager join once the node is a voting member.
+# As docker, a manager's `swarm join` returns once it is a voting raft member,
+# so the two survivors keep a quorum (issue 4: they used to be left without
+# one when join returned while the new manager was still a non-voter).
 
-load ../lib
+load lib
 
 setup_file() {
     cluster_setup_file 3 || return 1
