@@ -14,9 +14,9 @@
 
 #include "manager/svcjson.h"
 
-#define FLUSH_MS   10
-#define STATUS_MS  50
-#define MAX_BATCH  1000
+#define FLUSH_MS  10
+#define STATUS_MS 50
+#define MAX_BATCH 1000
 
 struct sent {
     char id[MGR_ID_LEN + 1];
@@ -27,7 +27,7 @@ struct sess {
     char node_id[MGR_ID_LEN + 1];
     void *conn;
     mgr_disp_send_fn send;
-    bool full; /* next message carries the whole set */
+    bool full;         /* next message carries the whole set */
     struct sent *sent; /* sorted by id */
     size_t n_sent;
 };
@@ -118,6 +118,15 @@ void mgr_disp_session(struct mgr_disp *d, const char *node_id, void *conn, mgr_d
     s->sent = NULL;
     s->n_sent = 0;
     mgr_disp_kick(d);
+}
+
+int mgr_disp_send(struct mgr_disp *d, const char *node_id, json_t *msg)
+{
+    struct sess *s = d && !d->closing ? sess_find(d, node_id) : NULL;
+
+    if (!s || !s->send)
+        return -ENOTCONN;
+    return s->send(s->conn, msg);
 }
 
 void mgr_disp_kick(struct mgr_disp *d)
@@ -228,7 +237,8 @@ void mgr_disp_status(struct mgr_disp *d, const char *node_id, json_t *updates)
 
     if (!d || d->closing || !json_is_array(updates))
         return;
-    json_array_foreach(updates, i, u) {
+    json_array_foreach(updates, i, u)
+    {
         const char *id = jstr(u, "ID");
         const MgrTask *t = mgr_store_task(d->store, id);
         int state;

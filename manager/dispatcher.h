@@ -34,6 +34,9 @@ struct mgr_disp *mgr_disp_new(uv_loop_t *loop, const struct mgr_store *store,
 void mgr_disp_session(struct mgr_disp *d, const char *node_id, void *conn, mgr_disp_send_fn send);
 /* Status updates from the agent of node_id (borrowed JSON array). */
 void mgr_disp_status(struct mgr_disp *d, const char *node_id, json_t *updates);
+/* Send msg (borrowed) on node_id's agent session: 0, or -ENOTCONN when the
+ * node has no session with this leader (the send function's error otherwise). */
+int mgr_disp_send(struct mgr_disp *d, const char *node_id, json_t *msg);
 /* Tasks changed in the store: send the differences soon. */
 void mgr_disp_kick(struct mgr_disp *d);
 /* Close the timer; pending status updates are dropped (agents resend them to

@@ -30,12 +30,12 @@
 #include "manager/svcjson.h"
 #include "scheduler/scheduler.h"
 
-#define ST(x)               SHOAL__STORE__TASK_STATE__TASK_##x
-#define NODE_READY          SHOAL__STORE__NODE_STATE__STATE_READY
-#define NODE_AVAIL_ACTIVE   SHOAL__STORE__NODE_AVAILABILITY__AVAIL_ACTIVE
-#define NODE_AVAIL_DRAIN    SHOAL__STORE__NODE_AVAILABILITY__AVAIL_DRAIN
-#define DEFAULT_HISTORY     5
-#define MAX_OPS_PER_PASS    2000
+#define ST(x)             SHOAL__STORE__TASK_STATE__TASK_##x
+#define NODE_READY        SHOAL__STORE__NODE_STATE__STATE_READY
+#define NODE_AVAIL_ACTIVE SHOAL__STORE__NODE_AVAILABILITY__AVAIL_ACTIVE
+#define NODE_AVAIL_DRAIN  SHOAL__STORE__NODE_AVAILABILITY__AVAIL_DRAIN
+#define DEFAULT_HISTORY   5
+#define MAX_OPS_PER_PASS  2000
 
 /* ---- arena ---------------------------------------------------------------------- */
 
@@ -390,8 +390,7 @@ static bool should_restart(const struct mgr_svc_view *v, const MgrTask *newest, 
     return true;
 }
 
-static void req_from_view(struct sched_req *req, const MgrService *sv,
-                          const struct mgr_svc_view *v)
+static void req_from_view(struct sched_req *req, const MgrService *sv, const struct mgr_svc_view *v)
 {
     memset(req, 0, sizeof(*req));
     req->service_id = sv->id;
@@ -441,14 +440,14 @@ struct svc_pass {
     struct mgr_svc_view v;
     const char *tmpl; /* TaskTemplate JSON (arena) */
     struct upd_mem *um;
-    bool updating;       /* spec change being rolled out */
-    bool rolling_back;   /* rollback_* states */
+    bool updating;     /* spec change being rolled out */
+    bool rolling_back; /* rollback_* states */
     bool paused;
-    size_t in_progress;  /* up-to-date live tasks not yet running */
-    size_t failed_new;   /* up-to-date tasks that failed since the update began */
+    size_t in_progress; /* up-to-date live tasks not yet running */
+    size_t failed_new;  /* up-to-date tasks that failed since the update began */
     const MgrTask *last_failed;
-    size_t dirty;        /* out-of-date live tasks */
-    size_t batch_left;   /* slots this pass may still replace for the update */
+    size_t dirty;      /* out-of-date live tasks */
+    size_t batch_left; /* slots this pass may still replace for the update */
     size_t n_slots;
 };
 
@@ -649,7 +648,7 @@ static void plan_service(struct pass *p, const MgrService *sv)
     const struct vcache *vc = view_of(p, sv->id);
 
     if (!vc)
-        return; /* an unreadable spec was logged when it was parsed */
+        return;   /* an unreadable spec was logged when it was parsed */
     sp.v = vc->v; /* shallow: owned by the cache */
     sp.tmpl = task_template(p, sv->spec_json);
     if (!sp.tmpl) {
@@ -714,8 +713,8 @@ static void plan_service(struct pass *p, const MgrService *sv)
     for (size_t i = 0; i < n;) {
         struct group g = {.slot = tasks[i]->slot, .node_id = tasks[i]->node_id, .t = &tasks[i]};
         size_t j = i;
-        while (j < n && (global ? strcmp(tasks[j]->node_id, g.node_id) == 0
-                                : tasks[j]->slot == g.slot))
+        while (j < n &&
+               (global ? strcmp(tasks[j]->node_id, g.node_id) == 0 : tasks[j]->slot == g.slot))
             j++;
         g.n = j - i;
         i = j;
@@ -787,9 +786,8 @@ static void plan_service(struct pass *p, const MgrService *sv)
                 wake_at(p, sp.um->next_ns);
             } else {
                 for (size_t i = 0; i < n && sp.batch_left;) {
-                    struct group g = {.slot = tasks[i]->slot,
-                                      .node_id = tasks[i]->node_id,
-                                      .t = &tasks[i]};
+                    struct group g = {
+                        .slot = tasks[i]->slot, .node_id = tasks[i]->node_id, .t = &tasks[i]};
                     size_t j = i;
                     while (j < n && (global ? strcmp(tasks[j]->node_id, g.node_id) == 0
                                             : tasks[j]->slot == g.slot))
@@ -896,7 +894,7 @@ static int place(struct pass *p, const MgrService *sv, const struct mgr_svc_view
 
 struct unplaced {
     const MgrService *sv;
-    MgrTask *created;     /* a task created in this pass (arena) */
+    MgrTask *created;      /* a task created in this pass (arena) */
     const MgrTask *stored; /* or one already in the store */
 };
 
@@ -976,8 +974,7 @@ static void schedule(struct pass *p)
                 MgrTask *t = u[k].created;
                 if (nd) {
                     t->node_id = nd->id;
-                    t->status = status_new(p, ST(ASSIGNED), "scheduler assigned task to node",
-                                           "");
+                    t->status = status_new(p, ST(ASSIGNED), "scheduler assigned task to node", "");
                 } else {
                     t->status = status_new(p, ST(PENDING), "pending task scheduling", reason);
                 }
@@ -1065,16 +1062,16 @@ int mgr_orch_plan(const struct mgr_store *s, struct mgr_orch_mem *m, int64_t now
         if (nd->spec && nd->spec->n_labels) {
             pn->labels = amalloc(&p.arena, nd->spec->n_labels * sizeof(*pn->labels));
             for (size_t k = 0; pn->labels && k < nd->spec->n_labels; k++)
-                pn->labels[k] = (struct sched_label){nd->spec->labels[k]->key,
-                                                     nd->spec->labels[k]->value};
+                pn->labels[k] =
+                    (struct sched_label){nd->spec->labels[k]->key, nd->spec->labels[k]->value};
             pn->sn.labels = pn->labels;
             pn->sn.n_labels = pn->labels ? nd->spec->n_labels : 0;
         }
         if (d && d->n_engine_labels) {
             pn->elabels = amalloc(&p.arena, d->n_engine_labels * sizeof(*pn->elabels));
             for (size_t k = 0; pn->elabels && k < d->n_engine_labels; k++)
-                pn->elabels[k] = (struct sched_label){d->engine_labels[k]->key,
-                                                      d->engine_labels[k]->value};
+                pn->elabels[k] =
+                    (struct sched_label){d->engine_labels[k]->key, d->engine_labels[k]->value};
             pn->sn.engine_labels = pn->elabels;
             pn->sn.n_engine_labels = pn->elabels ? d->n_engine_labels : 0;
         }

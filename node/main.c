@@ -491,7 +491,8 @@ int main(int argc, char **argv)
         .agent = {.ud = &n,
                   .assign = agent_assign,
                   .session = agent_session,
-                  .left = agent_left},
+                  .left = agent_left,
+                  .logs = node_service_logs_agent},
     };
     struct wrk_opts wo = {
         .loop = n.loop,

@@ -36,6 +36,8 @@ stack_running() {
     [ "$status" -eq 0 ]
     [[ ${lines[1]} == "s "*2* ]]
     retry 120 0.5 stack_running s 5
+    # the store hears of "running" a moment after the containers run
+    retry 40 0.25 bash -c "DOCKER_HOST=unix://$T/h1/s.sock $DOCKER_BIN stack services --format '{{.Name}} {{.Replicas}}' s | grep -qx 's_web 3/3'"
     run on 1 docker stack services --format '{{.Name}} {{.Replicas}}' s
     [ "$status" -eq 0 ]
     [[ $output == *"s_web 3/3"* ]]

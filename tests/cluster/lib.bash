@@ -178,7 +178,7 @@ _host_argv() {
     local n=$1 addr
     addr=$(host_addr "$n")
     printf '%s\n' "$SHOAL_BUILD/shoald" --data-root "$T/h$n/d" --exec-root "$T/h$n/r" \
-        -H "unix://$T/h$n/s.sock" --log-level debug
+        -H "unix://$T/h$n/s.sock" --log-level debug --registry-allow 127.0.0.1
     if [[ $CL_HAVE_CLUSTER == 1 ]]; then
         printf '%s\n' --listen-addr "$addr:2377" --advertise-addr "$addr"
     fi

@@ -3,6 +3,7 @@
  * the orchestrator decides: replicas by slot, spread, scaling, restart
  * policies, node failure and drain, global services, constraints, rolling
  * updates with pause/rollback, history limits and service removal. */
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <jansson.h>
 
 #include "manager/orchestrator.h"
 #include "manager/store.h"
@@ -363,9 +363,8 @@ static void assert_slots_unique(struct sim *sim, const char *svc)
     assert_int_equal(mgr_store_tasks_of_service(sim->s, svc, &t, &n), 0);
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
-            if (t[i]->slot && t[i]->slot == t[j]->slot &&
-                t[i]->desired_state == ST(RUNNING) && t[j]->desired_state == ST(RUNNING) &&
-                t[i]->spec_version == t[j]->spec_version)
+            if (t[i]->slot && t[i]->slot == t[j]->slot && t[i]->desired_state == ST(RUNNING) &&
+                t[j]->desired_state == ST(RUNNING) && t[i]->spec_version == t[j]->spec_version)
                 fail_msg("slot %llu has two live tasks", (unsigned long long)t[i]->slot);
     free(t);
 }
