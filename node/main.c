@@ -301,6 +301,8 @@ static void agent_assign(void *ud, json_t *msg)
 {
     struct node *n = ud;
 
+    if (!n->agent) /* shutting down: the cluster's handles close after the agent */
+        return;
     wrk_agent_assign(n->agent, msg);
 }
 
@@ -308,6 +310,8 @@ static void agent_session(void *ud, bool up, const char *node_id)
 {
     struct node *n = ud;
 
+    if (!n->agent) /* shutting down: the cluster's handles close after the agent */
+        return;
     wrk_agent_set_node(n->agent, node_id);
     wrk_agent_set_reporter(n->agent, up ? agent_report : NULL, n);
 }
@@ -316,6 +320,8 @@ static void agent_left(void *ud)
 {
     struct node *n = ud;
 
+    if (!n->agent) /* shutting down: the cluster's handles close after the agent */
+        return;
     wrk_agent_leave(n->agent);
     wrk_agent_set_node(n->agent, "");
 }

@@ -268,3 +268,26 @@ api_running() {
     on "$n" docker service rm ls1
     retry 120 0.5 running_is ls1 0
 }
+
+@test "services: a worker's shoald restart keeps its healthy task containers" {
+    local l before after
+    l=$(leader_of)
+    wait_ready 5 "$l" 60
+    on "$l" docker service create -d --name keep --replicas 5 bb:latest sleep 100000
+    retry 120 0.5 running_is keep 5
+    before=$(on 4 docker ps -q --no-trunc --filter label=com.docker.swarm.service.name=keep | sort)
+    [ -n "$before" ]
+    host_stop 4
+    # a clean exit: the agent's callbacks ran after it was freed once (SIGSEGV)
+    tail -n 5 "$(host_log 4)" | grep -q 'msg="shoald stopped"'
+    host_start 4
+    wait_ready 5 "$l" 60
+    # the session is back and the store agrees: still 5/5, same containers on h4
+    retry 60 0.5 replicas_are "$l" keep 5/5
+    sleep 2
+    after=$(on 4 docker ps -q --no-trunc --filter label=com.docker.swarm.service.name=keep | sort)
+    [ "$before" = "$after" ]
+    [ "$(on "$l" docker service ps -q keep | wc -l)" -eq 5 ]
+    on "$l" docker service rm keep
+    retry 120 0.5 running_is keep 0
+}
