@@ -111,7 +111,9 @@ struct mgr_cluster {
     struct mgr_orch *orch;
     struct mgr_disp *disp;
     struct mgr_agent_ops agent;
-    bool agent_up; /* the agent's reports have somewhere to go */
+    bool agent_up;               /* the agent's reports have somewhere to go */
+    mgr_cluster_log_fn log_sink; /* service logs frames from agents */
+    void *log_sink_ud;
     struct hb *hbs;
     size_t n_hbs;
     bool rec_busy;
@@ -965,6 +967,7 @@ struct schan {
     int refs;
     char cn[MGR_ID_LEN + 1];
     bool manager;
+    bool kind_session; /* an agent's SESSION channel */
 };
 
 static struct schan *schan_new(struct mgr_cluster *c, struct rft_chan *ch)
@@ -1015,6 +1018,8 @@ static void on_schan_close(struct rft_chan *ch, int status)
     (void)status;
     if (s->c->disp && s->cn[0])
         mgr_disp_session(s->c->disp, s->cn, ch, NULL);
+    if (s->c->log_sink && s->cn[0] && s->kind_session)
+        s->c->log_sink(s->c->log_sink_ud, s->cn, NULL);
     s->ch = NULL;
     schan_unlink(s);
     schan_unref(s);
@@ -1269,8 +1274,7 @@ static void on_ctl_written(int status, const struct err *err, const char *id, vo
     free(w);
 }
 
-static int ctl_write(void *ud, MgrCommand *cmd, mgr_orch_done_cb done, void *data,
-                     struct err *err)
+static int ctl_write(void *ud, MgrCommand *cmd, mgr_orch_done_cb done, void *data, struct err *err)
 {
     struct mgr_cluster *c = ud;
     struct ctl_write *w = malloc(sizeof(*w));
@@ -2377,6 +2381,9 @@ static void on_session_msg(struct rft_chan *ch, const void *data, size_t len)
     if (strcmp(t, "status") == 0) {
         if (c->disp)
             mgr_disp_status(c->disp, n->id, json_object_get(o, "updates"));
+    } else if (strcmp(t, "loglines") == 0 || strcmp(t, "logend") == 0) {
+        if (c->log_sink)
+            c->log_sink(c->log_sink_ud, n->id, o);
     } else if (strcmp(t, "hb") == 0) {
         struct hb *h = hb_get(c, n->id, true);
         if (h) {
@@ -2418,6 +2425,7 @@ static void on_session_conn(struct rft_port *p, struct rft_chan *ch, const void 
         return;
     }
     rft_chan_set_max_frame(ch, 256 * 1024);
+    s->kind_session = true;
     /* on failure the close callback still runs and releases s */
     (void)rft_chan_start(ch, on_session_msg, on_schan_close, s);
 }
@@ -2472,6 +2480,9 @@ static void on_agent_msg(struct rft_chan *ch, const void *data, size_t len)
     } else if (strcmp(t, "tasks") == 0) {
         if (c->agent.assign)
             c->agent.assign(c->agent.ud, o);
+    } else if (strcmp(t, "logs") == 0 || strcmp(t, "logstop") == 0) {
+        if (c->agent.logs)
+            c->agent.logs(c->agent.ud, o);
     } else if (strcmp(t, "cert") == 0 && c->cert_pending) {
         c->cert_pending = false;
         switch_role(c, strcmp(jstr(o, "role"), "manager") == 0, jstr(o, "cert"),
@@ -2495,6 +2506,8 @@ static void on_agent_close(struct rft_chan *ch, int status)
         return;
     c->sess = NULL;
     c->cert_pending = false;
+    if (c->agent.logs)
+        c->agent.logs(c->agent.ud, NULL);
     if (!c->disp)
         agent_set(c, false);
     if (!c->sess_target[0]) {
@@ -2581,6 +2594,38 @@ static void agent_tick(struct mgr_cluster *c, uint64_t now)
         c->sess_idx++;
         c->sess_retry = now + 500;
     }
+}
+
+/* ---- service logs: frames between the leader and agents ------------------------- */
+
+#define AGENT_LOG_QUEUE_MAX (8u << 20)
+
+int mgr_cluster_agent_send(struct mgr_cluster *c, json_t *msg)
+{
+    if (!c->sess) {
+        json_decref(msg);
+        return -ENOTCONN;
+    }
+    if (rft_chan_pending(c->sess) > AGENT_LOG_QUEUE_MAX) {
+        json_decref(msg);
+        return -ENOBUFS;
+    }
+    return send_json(c->sess, msg);
+}
+
+int mgr_cluster_send_to_node(struct mgr_cluster *c, const char *node_id, json_t *msg)
+{
+    if (!c->disp || !c->leader_ready)
+        return ERR_NOT_LEADER;
+    if (strcmp(node_id, c->node_id) == 0)
+        return -ENOTCONN; /* the leader's own agent has no channel */
+    return mgr_disp_send(c->disp, node_id, msg);
+}
+
+void mgr_cluster_set_log_sink(struct mgr_cluster *c, mgr_cluster_log_fn fn, void *ud)
+{
+    c->log_sink = fn;
+    c->log_sink_ud = ud;
 }
 
 /* ---- role switch on this node (promotion / demotion) ----------------------- */

@@ -59,6 +59,10 @@ struct mgr_agent_ops {
     void (*session)(void *ud, bool up, const char *node_id);
     /* the node left the swarm: its task containers go */
     void (*left)(void *ud);
+    /* service logs: a {"t":"logs"} or {"t":"logstop"} request from the leader
+     * (borrowed; answers go through mgr_cluster_agent_send), or NULL when the
+     * session ended (stop every log stream) */
+    void (*logs)(void *ud, json_t *msg);
 };
 
 struct mgr_cluster_opts {
@@ -117,5 +121,19 @@ int mgr_cluster_write(struct mgr_cluster *c, MgrCommand *cmd, mgr_cluster_cb cb,
  * manager/dispatcher.h); dropped when no dispatcher is reachable (the agent
  * reports everything again when its session comes back). */
 void mgr_cluster_report(struct mgr_cluster *c, json_t *updates);
+
+/* ---- service logs (node/api_service_logs.c) ---- */
+
+/* Agent side: send msg (stolen) to the leader on this node's session;
+ * -ENOTCONN without a session, -ENOBUFS while too much is queued. */
+int mgr_cluster_agent_send(struct mgr_cluster *c, json_t *msg);
+/* Leader side: send msg (borrowed) to another node's agent session;
+ * ERR_NOT_LEADER when this manager does not lead, -ENOTCONN when the node
+ * has no session. */
+int mgr_cluster_send_to_node(struct mgr_cluster *c, const char *node_id, json_t *msg);
+/* Leader side: where {"t":"loglines"} / {"t":"logend"} frames from agent
+ * sessions go (msg borrowed); msg NULL: node_id's session ended. */
+typedef void (*mgr_cluster_log_fn)(void *ud, const char *node_id, json_t *msg);
+void mgr_cluster_set_log_sink(struct mgr_cluster *c, mgr_cluster_log_fn fn, void *ud);
 
 #endif

@@ -10,7 +10,7 @@
  * in what apply must not compute: ids, normalized specs with Docker's
  * defaults, network names resolved to ids, published ingress ports, subnets
  * and VXLAN ids, timestamps of update states.
- * GET /services/{id}/logs is not routed here.
+ * GET /services/{id}/logs and /tasks/{id}/logs: node/api_service_logs.c.
  */
 #define LOG_MODULE "api"
 
@@ -1161,6 +1161,8 @@ bool node_api_services(struct http_req *req, const char *path)
 {
     if (!cluster())
         return false;
+    if (node_api_service_logs(req, path))
+        return true;
     if (strncmp(path, "/networks", 9) == 0)
         return route_networks(req, path);
     if (strncmp(path, "/services", 9) == 0)

@@ -97,6 +97,10 @@ struct onet *node_net(void);
 /* Services, tasks, secrets/configs (empty) and swarm-scoped /networks on
  * managers (node/api_services.c); local /networks fall through. */
 bool node_api_services(struct http_req *req, const char *path);
+/* GET /services/{id}/logs and /tasks/{id}/logs, and the agent side of
+ * service logs (mgr_agent_ops.logs) (node/api_service_logs.c). */
+bool node_api_service_logs(struct http_req *req, const char *path);
+void node_service_logs_agent(void *ud, json_t *msg);
 /* Swarm and node routes (node/api_swarm.c). */
 bool node_api_swarm(struct http_req *req, const char *path);
 /* The Swarm section of GET /info (new reference). */
