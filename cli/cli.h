@@ -343,7 +343,6 @@ int cli_node_spec_apply(json_t *spec, const struct cli_node_update *u, struct er
 int cli_join_command(json_t *swarm, const char *mgr_addr, bool worker, bool manager,
                      struct buf *out);
 
-
 /* cli/cmd_service.c: `shoal service ...` (docker's `service` commands) */
 int cli_cmd_service(struct cli_ctx *ctx, int argc, char **argv);
 
@@ -414,8 +413,8 @@ int cli_service_pretty(json_t *svc, json_t *network_names, int64_t now_ns, struc
 
 /* The --detach=false progress display: a pure step per polling round. */
 struct cli_prog_msg {
-    char *id;     /* "overall progress", "1/3", "verify", node id; NULL: plain line */
-    char *action; /* text after "id: " */
+    char *id;               /* "overall progress", "1/3", "verify", node id; NULL: plain line */
+    char *action;           /* text after "id: " */
     int64_t current, total; /* total > 0: a progress bar (shown on wide terminals) */
 };
 struct cli_svc_progress {
@@ -432,8 +431,8 @@ int cli_svc_progress_emit(struct cli_svc_progress *p, const char *id, int64_t cu
                           int64_t total, const char *fmt, ...) PRINTF_LIKE(5, 6);
 /* One round: service (GET /services/ID), tasks (up-to-date tasks), nodes
  * (GET /nodes). Emits messages; *ret_converged as docker computes it. */
-int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *tasks,
-                          json_t *nodes, bool rollback, bool *ret_converged, struct err *err);
+int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *tasks, json_t *nodes,
+                          bool rollback, bool *ret_converged, struct err *err);
 /* The text of one message as a terminal shows it (width > 110: with bar). */
 int cli_prog_msg_format(const struct cli_prog_msg *m, int width, struct buf *out);
 

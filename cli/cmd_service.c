@@ -35,11 +35,11 @@
     {                                                                                              \
         .name = NULL                                                                               \
     }
-#define SVC_NS_PER_S       1000000000LL
-#define SVC_POLL_MS        200
-#define SVC_MAX_BARS       20
-#define SVC_LONGEST_STATE  9 /* strlen("preparing") */
-#define SVC_MAX_ERR_LEN    30
+#define SVC_NS_PER_S        1000000000LL
+#define SVC_POLL_MS         200
+#define SVC_MAX_BARS        20
+#define SVC_LONGEST_STATE   9 /* strlen("preparing") */
+#define SVC_MAX_ERR_LEN     30
 #define SVC_DEFAULT_MONITOR (5 * SVC_NS_PER_S)
 
 static int oom(void)
@@ -202,8 +202,7 @@ static int parse_u64_flag(const char *s, uint64_t *ret)
 
 static int bad_flag(struct err *err, const char *value, const char *flag, const char *why)
 {
-    return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--%s\" flag: %s", value, flag,
-                   why);
+    return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--%s\" flag: %s", value, flag, why);
 }
 
 static int dur_flag(const char *s, const char *flag, int64_t *ret, struct err *err)
@@ -425,17 +424,23 @@ int cli_svc_parse_publish(const char *s, json_t *ports, struct err *err)
             *v++ = '\0';
             if (strcmp(f, "mode") == 0) {
                 if (strcmp(v, "ingress") != 0 && strcmp(v, "host") != 0)
-                    return err_set(err, -EINVAL, "invalid publish mode value (%s): must be either "
-                                   "'ingress' or 'host'", v);
+                    return err_set(err, -EINVAL,
+                                   "invalid publish mode value (%s): must be either "
+                                   "'ingress' or 'host'",
+                                   v);
                 mode = v;
             } else if (strcmp(f, "target") == 0) {
                 if (parse_port_num(v, strlen(v), &target, &hi) < 0 || hi != target)
-                    return err_set(err, -EINVAL, "invalid target port (%s): value must be an "
-                                   "integer", v);
+                    return err_set(err, -EINVAL,
+                                   "invalid target port (%s): value must be an "
+                                   "integer",
+                                   v);
             } else if (strcmp(f, "published") == 0) {
                 if (parse_port_num(v, strlen(v), &published, &hi) < 0 || hi != published)
-                    return err_set(err, -EINVAL, "invalid published port (%s): value must be an "
-                                   "integer", v);
+                    return err_set(err, -EINVAL,
+                                   "invalid published port (%s): value must be an "
+                                   "integer",
+                                   v);
             } else if (strcmp(f, "protocol") == 0) {
                 if (strcmp(v, "tcp") != 0 && strcmp(v, "udp") != 0 && strcmp(v, "sctp") != 0)
                     return err_set(err, -EINVAL, "invalid protocol value '%s'", v);
@@ -474,11 +479,13 @@ int cli_svc_parse_publish(const char *s, json_t *ports, struct err *err)
             return err_set(err, -EINVAL, "invalid containerPort: %.*s", (int)len, s);
         }
         if (plo && phi - plo != thi - tlo)
-            return err_set(err, -EINVAL, "invalid ranges specified for container and host Ports: "
-                           "%.*s", (int)len, s);
+            return err_set(err, -EINVAL,
+                           "invalid ranges specified for container and host Ports: "
+                           "%.*s",
+                           (int)len, s);
         for (long t = tlo; t <= thi; t++)
-            if (json_array_append_new(ports, port_config(proto, t, plo ? plo + (t - tlo) : 0,
-                                                         "ingress")) < 0)
+            if (json_array_append_new(
+                    ports, port_config(proto, t, plo ? plo + (t - tlo) : 0, "ingress")) < 0)
                 return err_set(err, -ENOMEM, "out of memory");
     }
     return 0;
@@ -650,8 +657,10 @@ static int apply_cfg_flags(json_t *parent, const char *key, const struct cli_svc
     }
     if (f->order) {
         if (strcmp(f->order, "start-first") != 0 && strcmp(f->order, "stop-first") != 0)
-            return err_set(err, -EINVAL, "invalid %s order '%s': must be \"start-first\" or "
-                           "\"stop-first\"", pfx, f->order);
+            return err_set(err, -EINVAL,
+                           "invalid %s order '%s': must be \"start-first\" or "
+                           "\"stop-first\"",
+                           pfx, f->order);
         json_object_set_new(cfg, "Order", json_string(f->order));
     }
     return 0;
@@ -732,8 +741,8 @@ static int apply_resources(json_t *tt, const struct cli_svc_opts *o, struct err 
 
 static int health_apply(json_t *cs, const struct cli_svc_opts *o, struct err *err)
 {
-    bool any = o->health_cmd || o->health_interval || o->health_timeout ||
-               o->health_start_period || o->health_retries;
+    bool any = o->health_cmd || o->health_interval || o->health_timeout || o->health_start_period ||
+               o->health_retries;
     json_t *h;
     int64_t ns;
     int r;
@@ -782,11 +791,14 @@ static int placement_pref(const char *s, json_t **ret, struct err *err)
     const char *eq = strchr(s, '=');
 
     if (!eq)
-        return err_set(err, -EINVAL, "placement preference must be of the format "
+        return err_set(err, -EINVAL,
+                       "placement preference must be of the format "
                        "\"<strategy>=<arg>\"");
     if ((size_t)(eq - s) != 6 || strncmp(s, "spread", 6) != 0)
-        return err_set(err, -EINVAL, "unsupported placement preference %.*s (only spread is "
-                       "supported)", (int)(eq - s), s);
+        return err_set(err, -EINVAL,
+                       "unsupported placement preference %.*s (only spread is "
+                       "supported)",
+                       (int)(eq - s), s);
     *ret = json_pack("{s:{s:s}}", "Spread", "SpreadDescriptor", eq + 1);
     return *ret ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
@@ -838,7 +850,8 @@ static int apply_common(json_t *spec, const struct cli_svc_opts *o, struct err *
             return bad_flag(err, o->max_per_node, "replicas-max-per-node",
                             "strconv.ParseUint: parsing failed");
         if (!json_object_get(json_object_get(spec, "Mode"), "Replicated"))
-            return err_set(err, -EINVAL, "replicas-max-per-node can only be used with "
+            return err_set(err, -EINVAL,
+                           "replicas-max-per-node can only be used with "
                            "replicated or replicated-job mode");
         json_object_set_new(jsub(tt, "Placement"), "MaxReplicas", json_integer((json_int_t)u));
     }
@@ -869,7 +882,8 @@ int cli_svc_spec_from_opts(const struct cli_svc_opts *o, json_t **ret_spec, stru
             return err_set(err, -EINVAL,
                            "replicas can only be used with replicated or replicated-job mode");
         if (o->max_per_node)
-            return err_set(err, -EINVAL, "replicas-max-per-node can only be used with "
+            return err_set(err, -EINVAL,
+                           "replicas-max-per-node can only be used with "
                            "replicated or replicated-job mode");
         mode = json_pack("{s:{}}", "Global");
     } else if (strcmp(mname, "replicated") == 0) {
@@ -953,7 +967,7 @@ int cli_svc_spec_from_opts(const struct cli_svc_opts *o, json_t **ret_spec, stru
             json_t *p = jarr(pl, "Preferences");
 
             for (size_t i = 0; i < o->placement_prefs.n; i++) {
-                json_t *one;
+                json_t *one = NULL;
 
                 if ((r = placement_pref(o->placement_prefs.v[i], &one, err)) < 0)
                     goto fail;
@@ -1197,14 +1211,14 @@ int cli_svc_spec_apply_update(json_t *spec, const struct cli_svc_opts *o, struct
         for (size_t i = json_array_size(p); i-- > 0;) {
             char s[300];
 
-            (void)snprintf(s, sizeof(s), "spread=%s",
-                           jstr(jpath(json_array_get(p, i), "Spread", NULL, NULL),
-                                "SpreadDescriptor"));
+            (void)snprintf(
+                s, sizeof(s), "spread=%s",
+                jstr(jpath(json_array_get(p, i), "Spread", NULL, NULL), "SpreadDescriptor"));
             if (strv_has(&o->placement_pref_rm, s))
                 json_array_remove(p, i);
         }
         for (size_t i = 0; i < o->placement_pref_add.n; i++) {
-            json_t *one;
+            json_t *one = NULL;
 
             if ((r = placement_pref(o->placement_pref_add.v[i], &one, err)) < 0)
                 return r;
@@ -1398,8 +1412,7 @@ int cli_task_print(json_t *tasks, const struct cli_task_print_opts *o, struct bu
         if (slot)
             (void)snprintf(rows[i].name, sizeof(rows[i].name), "%s.%" PRId64, sname, slot);
         else
-            (void)snprintf(rows[i].name, sizeof(rows[i].name), "%s.%s", sname,
-                           jstr(t, "NodeID"));
+            (void)snprintf(rows[i].name, sizeof(rows[i].name), "%s.%s", sname, jstr(t, "NodeID"));
     }
     qsort(rows, n, sizeof(*rows), task_row_cmp);
     if (o->quiet && (!format || !*format || strcmp(format, "table") == 0))
@@ -1435,29 +1448,27 @@ int cli_task_print(json_t *tasks, const struct cli_task_print_opts *o, struct bu
         if (!ell || (*ell && asprintf(&errq, "\"%s\"", ell) < 0))
             return err_set(err, -ENOMEM, "out of memory");
         (void)snprintf(name, sizeof(name), "%s%s",
-                       table && i > 0 && strcmp(rows[i].name, rows[i - 1].name) == 0 ? " \\_ "
-                                                                                      : "",
+                       table && i > 0 && strcmp(rows[i].name, rows[i - 1].name) == 0 ? " \\_ " : "",
                        rows[i].name);
         buf_init(&ports);
         CLI_JSON_ARRAY_EACH(json_object_get(json_object_get(st, "PortStatus"), "Ports"), k, pp)
         {
             r = buf_printf(&ports, "%s*:%" PRId64 "->%" PRId64 "/%s", k ? "," : "",
-                           jint(pp, "PublishedPort"), jint(pp, "TargetPort"),
-                           jstr(pp, "Protocol"));
+                           jint(pp, "PublishedPort"), jint(pp, "TargetPort"), jstr(pp, "Protocol"));
         }
-        objs[i] = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", o->trunc ? sid : id,
-                            "Name", name, "Image", img, "Node", node, "DesiredState", desired,
-                            "CurrentState", cur, "Error", errq ? errq : "", "Ports",
-                            ports.data ? ports.data : "");
+        objs[i] =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", o->trunc ? sid : id, "Name",
+                      name, "Image", img, "Node", node, "DesiredState", desired, "CurrentState",
+                      cur, "Error", errq ? errq : "", "Ports", ports.data ? ports.data : "");
         buf_release(&ports);
         if (!objs[i] || r < 0) {
             r = err_set(err, -ENOMEM, "out of memory");
             goto out;
         }
     }
-    hdr = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", "ID", "Name", "NAME",
-                    "Image", "IMAGE", "Node", "NODE", "DesiredState", "DESIRED STATE",
-                    "CurrentState", "CURRENT STATE", "Error", "ERROR", "Ports", "PORTS");
+    hdr = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", "ID", "Name", "NAME", "Image",
+                    "IMAGE", "Node", "NODE", "DesiredState", "DESIRED STATE", "CurrentState",
+                    "CURRENT STATE", "Error", "ERROR", "Ports", "PORTS");
     if (!hdr) {
         r = err_set(err, -ENOMEM, "out of memory");
         goto out;
@@ -1585,13 +1596,13 @@ int cli_service_ls_render(json_t *services, bool quiet, const char *format, stru
         cli_svc_image_display(jstr(jpath(spec, "TaskTemplate", "ContainerSpec", NULL), "Image"),
                               img, sizeof(img));
         if (maxr > 0)
-            (void)snprintf(reps, sizeof(reps), "%" PRId64 "/%" PRId64 " (max %" PRId64
-                           " per node)", jint(st, "RunningTasks"), jint(st, "DesiredTasks"), maxr);
+            (void)snprintf(reps, sizeof(reps), "%" PRId64 "/%" PRId64 " (max %" PRId64 " per node)",
+                           jint(st, "RunningTasks"), jint(st, "DesiredTasks"), maxr);
         else if (json_object_get(mode, "ReplicatedJob"))
-            (void)snprintf(reps, sizeof(reps), "%" PRId64 "/%" PRId64 " (%" PRId64 "/%" PRId64
-                           " completed)", jint(st, "RunningTasks"), jint(st, "DesiredTasks"),
-                           jint(st, "CompletedTasks"),
-                           jint(json_object_get(mode, "ReplicatedJob"), "TotalCompletions"));
+            (void)snprintf(
+                reps, sizeof(reps), "%" PRId64 "/%" PRId64 " (%" PRId64 "/%" PRId64 " completed)",
+                jint(st, "RunningTasks"), jint(st, "DesiredTasks"), jint(st, "CompletedTasks"),
+                jint(json_object_get(mode, "ReplicatedJob"), "TotalCompletions"));
         else
             (void)snprintf(reps, sizeof(reps), "%" PRId64 "/%" PRId64, jint(st, "RunningTasks"),
                            jint(st, "DesiredTasks"));
@@ -1610,9 +1621,9 @@ int cli_service_ls_render(json_t *services, bool quiet, const char *format, stru
     if (r >= 0 && !hdr)
         r = err_set(err, -ENOMEM, "out of memory");
     if (r >= 0)
-        r = format_rows(format,
-                        "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}",
-                        hdr, objs, n, out, err);
+        r = format_rows(
+            format, "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}",
+            hdr, objs, n, out, err);
     json_decref(hdr);
     for (i = 0; i < n; i++)
         json_decref(objs[i]);
@@ -1629,8 +1640,8 @@ static int pretty_cfg(struct buf *out, json_t *cfg, bool rollback)
     char d[64];
     int r;
 
-    r = buf_printf(out, "\n%s:\n Parallelism:\t%" PRId64, rollback ? "RollbackConfig" : "UpdateConfig",
-                   jint(cfg, "Parallelism"));
+    r = buf_printf(out, "\n%s:\n Parallelism:\t%" PRId64,
+                   rollback ? "RollbackConfig" : "UpdateConfig", jint(cfg, "Parallelism"));
     if (r >= 0 && jint(cfg, "Delay") > 0) {
         cli_go_duration_string(jint(cfg, "Delay"), d, sizeof(d));
         r = buf_printf(out, "\n Delay:\t\t%s", d);
@@ -1642,9 +1653,9 @@ static int pretty_cfg(struct buf *out, json_t *cfg, bool rollback)
         r = buf_printf(out, "\n Monitoring Period: %s", d);
     }
     if (r >= 0)
-        r = buf_printf(out, "\n Max failure ratio: %g\n %s order:%s%s", jnum(cfg, "MaxFailureRatio"),
-                       rollback ? "Rollback" : "Update", rollback ? "    " : "      ",
-                       jstr(cfg, "Order"));
+        r = buf_printf(out, "\n Max failure ratio: %g\n %s order:%s%s",
+                       jnum(cfg, "MaxFailureRatio"), rollback ? "Rollback" : "Update",
+                       rollback ? "    " : "      ", jstr(cfg, "Order"));
     return r;
 }
 
@@ -1736,8 +1747,7 @@ int cli_service_pretty(json_t *svc, json_t *network_names, int64_t now_ns, struc
             json_t *sp = json_object_get(v, "Spread");
 
             if (sp && r >= 0)
-                r = buf_printf(out, "%sspread=%s", cnt++ ? " " : "",
-                               jstr(sp, "SpreadDescriptor"));
+                r = buf_printf(out, "%sspread=%s", cnt++ ? " " : "", jstr(sp, "SpreadDescriptor"));
         }
         if (r >= 0)
             r = buf_puts(out, "]");
@@ -1801,7 +1811,8 @@ int cli_service_pretty(json_t *svc, json_t *network_names, int64_t now_ns, struc
             r = buf_puts(out, " ");
     }
     if (r >= 0)
-        r = buf_printf(out, "\nEndpoint Mode:\t%s", jstr(json_object_get(spec, "EndpointSpec"), "Mode"));
+        r = buf_printf(out, "\nEndpoint Mode:\t%s",
+                       jstr(json_object_get(spec, "EndpointSpec"), "Mode"));
     if (r >= 0 && json_array_size(jpath(svc, "Endpoint", "Ports", NULL))) {
         r = buf_puts(out, "\nPorts:");
         CLI_JSON_ARRAY_EACH(jpath(svc, "Endpoint", "Ports", NULL), i, v)
@@ -1810,8 +1821,8 @@ int cli_service_pretty(json_t *svc, json_t *network_names, int64_t now_ns, struc
                 r = buf_printf(out,
                                "\n PublishedPort = %" PRId64 "\n  Protocol = %s\n  TargetPort = "
                                "%" PRId64 "\n  PublishMode = %s",
-                               jint(v, "PublishedPort"), jstr(v, "Protocol"),
-                               jint(v, "TargetPort"), jstr(v, "PublishMode"));
+                               jint(v, "PublishedPort"), jstr(v, "Protocol"), jint(v, "TargetPort"),
+                               jstr(v, "PublishMode"));
         }
         if (r >= 0)
             r = buf_puts(out, " ");
@@ -1842,10 +1853,9 @@ int cli_service_pretty(json_t *svc, json_t *network_names, int64_t now_ns, struc
 
 /* ---- progress (pure) ----------------------------------------------------------- */
 
-static const char *const task_states[] = {"",         "new",      "allocated", "pending",
-                                          "assigned", "accepted", "preparing", "ready",
-                                          "starting", "running",  "complete",  "shutdown",
-                                          "failed",   "rejected"};
+static const char *const task_states[] = {
+    "",      "new",      "allocated", "pending",  "assigned", "accepted", "preparing",
+    "ready", "starting", "running",   "complete", "shutdown", "failed",   "rejected"};
 #define STATE_RUNNING 9
 
 static int state_num(const char *s)
@@ -1917,8 +1927,8 @@ static int overall(struct cli_svc_progress *p, int64_t num, int64_t den, bool ro
         return cli_svc_progress_emit(p, "overall progress", 0, 0,
                                      "rolling back update: %" PRId64 " out of %" PRId64 " tasks",
                                      num, den);
-    return cli_svc_progress_emit(p, "overall progress", 0, 0, "%" PRId64 " out of %" PRId64 " tasks",
-                                 num, den);
+    return cli_svc_progress_emit(p, "overall progress", 0, 0,
+                                 "%" PRId64 " out of %" PRId64 " tasks", num, den);
 }
 
 /* docker's truncError: no newlines, at most 75 bytes. */
@@ -2036,21 +2046,26 @@ static int64_t slot_map(struct cli_svc_progress *p, int64_t slot)
     return (int64_t)++p->nslots;
 }
 
-int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *tasks,
-                          json_t *nodes, bool rollback, bool *ret_converged, struct err *err)
+int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *tasks, json_t *nodes,
+                          bool rollback, bool *ret_converged, struct err *err)
 {
     json_t *mode = jpath(service, "Spec", "Mode", NULL);
     json_t *rep = json_object_get(mode, "Replicated");
     size_t ntasks = json_array_size(tasks), n, i;
-    cleanup_free struct pick *picks = calloc(ntasks ? ntasks : 1, sizeof(*picks));
+    cleanup_free struct pick *picks = NULL;
     int64_t running = 0;
     int r = 0;
 
     *ret_converged = false;
+    if (!json_is_object(rep) && !json_object_get(mode, "Global"))
+        return err_set(err, -EINVAL, "unrecognized service mode");
+    picks = calloc(ntasks ? ntasks : 1, sizeof(*picks));
     if (!picks)
         return err_set(err, -ENOMEM, "out of memory");
     if (json_is_object(rep)) {
-        int64_t replicas = jint(rep, "Replicas");
+        /* a missing count is the daemon's default of 1 (docker would stop
+         * with "unrecognized service mode"; waiting forever is worse) */
+        int64_t replicas = json_object_get(rep, "Replicas") ? jint(rep, "Replicas") : 1;
 
         if (!p->initialized) {
             r = overall(p, 0, replicas, rollback);
@@ -2065,7 +2080,7 @@ int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *t
         n = pick_tasks(tasks, nodes, false, picks);
         if (p->done)
             for (i = 0; i < n; i++)
-                if (strcmp(jstr(json_object_get(picks[i].task, "Status"), "State"), "running"))
+                if (strcmp(jstr(json_object_get(picks[i].task, "Status"), "State"), "running") != 0)
                     p->done = false;
         for (i = 0; i < n && r >= 0; i++) {
             json_t *t = picks[i].task;
@@ -2088,7 +2103,7 @@ int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *t
                 p->done = true;
         }
         *ret_converged = running == replicas;
-    } else if (json_object_get(mode, "Global")) {
+    } else {
         int64_t count;
 
         n = pick_tasks(tasks, nodes, true, picks);
@@ -2103,7 +2118,7 @@ int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *t
         }
         if (p->done)
             for (i = 0; i < n; i++)
-                if (strcmp(jstr(json_object_get(picks[i].task, "Status"), "State"), "running"))
+                if (strcmp(jstr(json_object_get(picks[i].task, "Status"), "State"), "running") != 0)
                     p->done = false;
         for (i = 0; i < n && r >= 0; i++) {
             json_t *t = picks[i].task;
@@ -2125,8 +2140,6 @@ int cli_svc_progress_step(struct cli_svc_progress *p, json_t *service, json_t *t
                 p->done = true;
         }
         *ret_converged = running == count;
-    } else {
-        return err_set(err, -EINVAL, "unrecognized service mode");
     }
     return r < 0 ? err_set(err, r, "out of memory") : 0;
 }
@@ -2214,7 +2227,8 @@ static int display_msg(struct prog_display *d, const struct cli_prog_msg *m)
     if (d->tty) {
         size_t diff = d->n - line;
 
-        r = buf_printf(&b, "\x1b[%zuA\x1b[2K\r", diff);
+        if (r >= 0)
+            r = buf_printf(&b, "\x1b[%zuA\x1b[2K\r", diff);
         if (r >= 0)
             r = cli_prog_msg_format(m, d->width, &b);
         if (r >= 0)
@@ -2469,8 +2483,7 @@ static void svc_flags(struct svc_cmd *c, bool update)
     } else {
         FL("constraint-add", 0, &o->constraint_add, "Add or update a placement constraint");
         FL("constraint-rm", 0, &o->constraint_rm, "Remove a constraint");
-        FL("container-label-add", 0, &o->container_label_add,
-           "Add or update a container label");
+        FL("container-label-add", 0, &o->container_label_add, "Add or update a container label");
         FL("container-label-rm", 0, &o->container_label_rm, "Remove a container label by its key");
     }
     c->idx_detach = (int)c->nflags;
@@ -2567,8 +2580,7 @@ static void svc_flags(struct svc_cmd *c, bool update)
        "Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)");
     FS("stop-signal", 0, &o->stop_signal, "Signal to stop the container");
     FB("tty", 't', &o->tty, "Allocate a pseudo-TTY");
-    FS("update-delay", 0, &o->update.delay,
-       "Delay between updates (ns|us|ms|s|m|h) (default 0s)");
+    FS("update-delay", 0, &o->update.delay, "Delay between updates (ns|us|ms|s|m|h) (default 0s)");
     FS("update-failure-action", 0, &o->update.failure_action,
        "Action on update failure (\"pause\", \"continue\", \"rollback\") (default \"pause\")");
     FS("update-max-failure-ratio", 0, &o->update.max_failure_ratio,
@@ -2592,14 +2604,30 @@ static void svc_flags(struct svc_cmd *c, bool update)
 static void svc_cmd_release(struct svc_cmd *c)
 {
     struct cli_strv *lists[] = {
-        &c->o.env,           &c->o.labels,          &c->o.container_labels,
-        &c->o.constraints,   &c->o.placement_prefs, &c->o.publish,
-        &c->o.networks,      &c->o.mounts,          &c->o.env_add,
-        &c->o.env_rm,        &c->o.label_add,       &c->o.label_rm,
-        &c->o.container_label_add, &c->o.container_label_rm, &c->o.constraint_add,
-        &c->o.constraint_rm, &c->o.publish_add,     &c->o.publish_rm,
-        &c->o.mount_add,     &c->o.mount_rm,        &c->o.network_add,
-        &c->o.network_rm,    &c->o.placement_pref_add, &c->o.placement_pref_rm,
+        &c->o.env,
+        &c->o.labels,
+        &c->o.container_labels,
+        &c->o.constraints,
+        &c->o.placement_prefs,
+        &c->o.publish,
+        &c->o.networks,
+        &c->o.mounts,
+        &c->o.env_add,
+        &c->o.env_rm,
+        &c->o.label_add,
+        &c->o.label_rm,
+        &c->o.container_label_add,
+        &c->o.container_label_rm,
+        &c->o.constraint_add,
+        &c->o.constraint_rm,
+        &c->o.publish_add,
+        &c->o.publish_rm,
+        &c->o.mount_add,
+        &c->o.mount_rm,
+        &c->o.network_add,
+        &c->o.network_rm,
+        &c->o.placement_pref_add,
+        &c->o.placement_pref_rm,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
@@ -2734,13 +2762,30 @@ static void print_warnings(json_t *resp, const char *extra)
         fprintf(stderr, "%s\n", extra);
 }
 
+/* Flag values are checked after parsing; like pflag, a bad value is a usage
+ * error (exit 125). */
+static int svc_fail(struct cli_ctx *ctx, const char *cmd, const struct err *err)
+{
+    if (err->code == -EINVAL && strncmp(err->msg, "invalid argument \"", 18) == 0) {
+        fflush(stdout);
+        fprintf(stderr, "shoal: %s\nSee 'shoal service %s --help'.\n", err->msg, cmd);
+        return 125;
+    }
+    return fail(ctx, err);
+}
+
 /* ---- commands --------------------------------------------------------------------- */
 
 static int service_create(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct svc_cmd *c = calloc(1, sizeof(*c));
-    struct cli_cmd_spec spec = {"service create", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-                                "Create a new service", NULL, true, 1, -1};
+    struct cli_cmd_spec spec = {"service create",
+                                "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+                                "Create a new service",
+                                NULL,
+                                true,
+                                1,
+                                -1};
     struct cli_strv args = {0};
     struct err err = {0};
     json_t *body = NULL, *resp = NULL;
@@ -2779,7 +2824,7 @@ static int service_create(struct cli_ctx *ctx, int argc, char **argv)
     cli_strv_release(&args);
     svc_cmd_release(c);
     free(c);
-    return r < 0 ? fail(ctx, &err) : 0;
+    return r < 0 ? svc_fail(ctx, "create", &err) : 0;
 }
 
 static int update_path(const char *id, struct buf *p)
@@ -2848,8 +2893,8 @@ static void free_strs(char **v)
 static int service_update(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct svc_cmd *c = calloc(1, sizeof(*c));
-    struct cli_cmd_spec spec = {"service update", "[OPTIONS] SERVICE", "Update a service", NULL,
-                                false, 1, 1};
+    struct cli_cmd_spec spec = {
+        "service update", "[OPTIONS] SERVICE", "Update a service", NULL, false, 1, 1};
     struct cli_strv args = {0};
     struct err err = {0};
     json_t *svc = NULL, *sp, *resp = NULL;
@@ -2903,7 +2948,7 @@ static int service_update(struct cli_ctx *ctx, int argc, char **argv)
     cli_strv_release(&args);
     svc_cmd_release(c);
     free(c);
-    return r < 0 ? fail(ctx, &err) : 0;
+    return r < 0 ? svc_fail(ctx, "update", &err) : 0;
 }
 
 static int service_rollback(struct cli_ctx *ctx, int argc, char **argv)
@@ -2922,9 +2967,13 @@ static int service_rollback(struct cli_ctx *ctx, int argc, char **argv)
          .help = "Suppress progress output"},
         SVC_END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"service rollback", "[OPTIONS] SERVICE",
-                                      "Revert changes to a service's configuration", flags,
-                                      false, 1, 1};
+    const struct cli_cmd_spec spec = {"service rollback",
+                                      "[OPTIONS] SERVICE",
+                                      "Revert changes to a service's configuration",
+                                      flags,
+                                      false,
+                                      1,
+                                      1};
     struct cli_strv args;
     struct err err = {0};
     json_t *svc = NULL, *resp = NULL;
@@ -2959,9 +3008,13 @@ static int service_scale(struct cli_ctx *ctx, int argc, char **argv)
          .help = "Exit immediately instead of waiting for the service to converge"},
         SVC_END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"service scale", "SERVICE=REPLICAS [SERVICE=REPLICAS...]",
-                                      "Scale one or multiple replicated services", flags, false,
-                                      1, -1};
+    const struct cli_cmd_spec spec = {"service scale",
+                                      "SERVICE=REPLICAS [SERVICE=REPLICAS...]",
+                                      "Scale one or multiple replicated services",
+                                      flags,
+                                      false,
+                                      1,
+                                      -1};
     struct cli_strv args;
     struct buf errs;
     const char **done;
@@ -2982,7 +3035,7 @@ static int service_scale(struct cli_ctx *ctx, int argc, char **argv)
             return 1;
         }
     }
-    done = calloc(args.n, sizeof(*done));
+    done = calloc(args.n + 1, sizeof(*done));
     if (!done) {
         cli_strv_release(&args);
         return oom();
@@ -3001,14 +3054,17 @@ static int service_scale(struct cli_ctx *ctx, int argc, char **argv)
             continue;
         }
         if (parse_u64_flag(eq + 1, &n) < 0) {
-            (void)buf_printf(&errs, "%s: invalid replicas value %s: strconv.ParseUint: parsing "
-                             "\"%s\": invalid syntax\n", name, eq + 1, eq + 1);
+            (void)buf_printf(&errs,
+                             "%s: invalid replicas value %s: strconv.ParseUint: parsing "
+                             "\"%s\": invalid syntax\n",
+                             name, eq + 1, eq + 1);
             continue;
         }
         r = get_service(ctx, name, false, &svc, &err);
         rep = jpath(svc, "Spec", "Mode", "Replicated");
         if (r >= 0 && !json_is_object(rep))
-            r = err_set(&err, -EINVAL, "scale can only be used with replicated or "
+            r = err_set(&err, -EINVAL,
+                        "scale can only be used with replicated or "
                         "replicated-job mode");
         if (r >= 0) {
             json_object_set_new(rep, "Replicas", json_integer((json_int_t)n));
@@ -3048,8 +3104,8 @@ static int service_scale(struct cli_ctx *ctx, int argc, char **argv)
 static int service_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
     const struct cli_flag flags[] = {SVC_END_FLAGS};
-    const struct cli_cmd_spec spec = {"service rm", "SERVICE [SERVICE...]",
-                                      "Remove one or more services", flags, false, 1, -1};
+    const struct cli_cmd_spec spec = {
+        "service rm", "SERVICE [SERVICE...]", "Remove one or more services", flags, false, 1, -1};
     struct cli_strv args;
     struct buf errs;
     int ex, rc;
@@ -3134,8 +3190,8 @@ static int service_ls(struct cli_ctx *ctx, int argc, char **argv)
          .help = "Only display IDs"},
         SVC_END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"service ls", "[OPTIONS]", "List services", flags, false,
-                                      0, 0};
+    const struct cli_cmd_spec spec = {
+        "service ls", "[OPTIONS]", "List services", flags, false, 0, 0};
     struct cli_strv args;
     struct err err = {0};
     json_t *f = NULL, *list = NULL;
@@ -3369,8 +3425,12 @@ static int service_ps(struct cli_ctx *ctx, int argc, char **argv)
          .help = "Only display task IDs"},
         SVC_END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"service ps", "[OPTIONS] SERVICE [SERVICE...]",
-                                      "List the tasks of one or more services", flags, false, 1,
+    const struct cli_cmd_spec spec = {"service ps",
+                                      "[OPTIONS] SERVICE [SERVICE...]",
+                                      "List the tasks of one or more services",
+                                      flags,
+                                      false,
+                                      1,
                                       -1};
     struct cli_strv args;
     struct err err = {0};
@@ -3437,9 +3497,13 @@ static int service_inspect(struct cli_ctx *ctx, int argc, char **argv)
          .help = "Print the information in a human friendly format"},
         SVC_END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"service inspect", "[OPTIONS] SERVICE [SERVICE...]",
+    const struct cli_cmd_spec spec = {"service inspect",
+                                      "[OPTIONS] SERVICE [SERVICE...]",
                                       "Display detailed information on one or more services",
-                                      flags, false, 1, -1};
+                                      flags,
+                                      false,
+                                      1,
+                                      -1};
     struct cli_strv args;
     json_t *all = json_array();
     struct buf out, errs;
@@ -3494,8 +3558,7 @@ static int service_inspect(struct cli_ctx *ctx, int argc, char **argv)
                     json_object_set_new(names, jstr(n, "Target"), json_string(jstr(nw, "Name")));
                 json_decref(nw);
             }
-            if (cli_service_pretty(svc, names, time_now_ns(), &out) < 0 ||
-                buf_puts(&out, "\n") < 0)
+            if (cli_service_pretty(svc, names, time_now_ns(), &out) < 0 || buf_puts(&out, "\n") < 0)
                 status = 1;
             json_decref(names);
             json_decref(svc);
@@ -3777,10 +3840,7 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
          .type = CLI_FLAG_BOOL,
          .dest = &l.no_trunc,
          .help = "Do not truncate output"},
-        {.name = "raw",
-         .type = CLI_FLAG_BOOL,
-         .dest = &l.raw,
-         .help = "Do not neatly format logs"},
+        {.name = "raw", .type = CLI_FLAG_BOOL, .dest = &l.raw, .help = "Do not neatly format logs"},
         {.name = "since",
          .type = CLI_FLAG_STRING,
          .dest = &since,
@@ -3799,8 +3859,13 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
          .help = "Show timestamps"},
         SVC_END_FLAGS,
     };
-    const struct cli_cmd_spec spec = {"service logs", "[OPTIONS] SERVICE|TASK",
-                                      "Fetch the logs of a service or task", flags, false, 1, 1};
+    const struct cli_cmd_spec spec = {"service logs",
+                                      "[OPTIONS] SERVICE|TASK",
+                                      "Fetch the logs of a service or task",
+                                      flags,
+                                      false,
+                                      1,
+                                      1};
     struct cli_strv args;
     struct err err = {0};
     json_t *obj = NULL;
@@ -3812,8 +3877,10 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
     if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
         return rc == CLI_FLAGS_HELP ? 0 : ex;
     if (since && cli_parse_timestamp(since, time(NULL), ts_since, sizeof(ts_since)) < 0) {
-        fprintf(stderr, "shoal: invalid value for \"since\": failed to parse value as time or "
-                        "duration: \"%s\"\n", since);
+        fprintf(stderr,
+                "shoal: invalid value for \"since\": failed to parse value as time or "
+                "duration: \"%s\"\n",
+                since);
         cli_strv_release(&args);
         return 1;
     }
@@ -3839,10 +3906,11 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
         if (json_object_get(rep, "Replicas"))
             l.padding = digits_of(jint(rep, "Replicas"));
     }
-    if (r >= 0 && !is_task)
-        tty = json_is_true(jpath(obj, "Spec", "TaskTemplate", "ContainerSpec") ?
-                           json_object_get(jpath(obj, "Spec", "TaskTemplate", "ContainerSpec"),
-                                           "TTY") : NULL);
+    if (r >= 0 && !is_task) {
+        json_t *ttyv = json_object_get(jpath(obj, "Spec", "TaskTemplate", "ContainerSpec"), "TTY");
+
+        tty = json_is_true(ttyv);
+    }
     json_decref(obj);
     if (r >= 0 && tty && !l.raw)
         r = err_set(&err, -EINVAL, "tty service logs only supported with --raw");

@@ -456,6 +456,22 @@ static bool task_dirty(const struct svc_pass *sp, const MgrTask *t)
     return t->spec_version != sp->sv->spec_version;
 }
 
+/* Does another task of the group, told to stop, still run on a live node?
+ * (stop-first updates start the new task only once the old one stopped) */
+static bool old_still_running(struct pass *p, const struct group *g, const MgrTask *t)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        const MgrTask *u = g->t[i];
+        const struct pnode *pn;
+        if (u == t || is_live(u) || tstate(u) > ST(RUNNING) || tstate(u) < ST(ASSIGNED))
+            continue;
+        pn = pnode_find(p, u->node_id);
+        if (pn && pn->usable)
+            return true;
+    }
+    return false;
+}
+
 /* Handle the live tasks of one group: returns how many stay live. */
 static size_t group_live(struct pass *p, struct svc_pass *sp, struct group *g, bool global,
                          const MgrTask **ret_replaceable)
@@ -495,10 +511,10 @@ static size_t group_live(struct pass *p, struct svc_pass *sp, struct group *g, b
             continue;
         }
         if (t->desired_state == ST(READY)) {
-            if (p->now >= t->restart_at_ns)
-                op_desired(p, t, ST(RUNNING));
-            else
+            if (p->now < t->restart_at_ns)
                 wake_at(p, t->restart_at_ns);
+            else if (!old_still_running(p, g, t))
+                op_desired(p, t, ST(RUNNING));
         }
         if (!task_dirty(sp, t) && tstate(t) < ST(RUNNING))
             sp->in_progress++;
@@ -549,9 +565,12 @@ static void group_update(struct pass *p, struct svc_pass *sp, struct group *g, c
     if (!sp->batch_left)
         return;
     sp->batch_left--;
+    /* stop-first: the new task is prepared (ready) and started once the old
+     * one has stopped; start-first: both run until the new one does */
     if (!uc->start_first)
         op_desired(p, old, ST(SHUTDOWN));
-    (void)op_create(p, sp->sv, sp->tmpl, g->slot, node_id, ST(RUNNING), 0, 0);
+    (void)op_create(p, sp->sv, sp->tmpl, g->slot, node_id,
+                    uc->start_first ? ST(RUNNING) : ST(READY), 0, 0);
 }
 
 static int cmp_task_slot(const void *a, const void *b)
@@ -818,6 +837,18 @@ static void plan_service(struct pass *p, const MgrService *sv)
             }
         }
     } else if (sp.updating && !sp.dirty && sp.in_progress == 0 && sp.um) {
+        /* done once the last new task has run for Monitor without failing
+         * (as swarm does; the docker CLI waits for that too) */
+        const struct mgr_svc_update *uc = sp.rolling_back ? &sp.v.rollback : &sp.v.update;
+        int64_t last = 0;
+        for (size_t i = 0; i < n; i++)
+            if (is_live(tasks[i]) && !task_dirty(&sp, tasks[i]) &&
+                tstate(tasks[i]) == ST(RUNNING) && tstamp(tasks[i]) > last)
+                last = tstamp(tasks[i]);
+        if (last && p->now < last + uc->monitor_ns) {
+            wake_at(p, last + uc->monitor_ns);
+            goto out;
+        }
         if (sp.um->batch_out) {
             sp.um->batch_out = false;
             sp.um->next_ns = p->now;

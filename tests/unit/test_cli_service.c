@@ -140,7 +140,8 @@ static void test_spec_create_global_and_more(void **state)
     o.limit_cpu = "2";
     o.rollback.parallelism = "0";
     o.rollback.failure_action = "continue";
-    o.mounts = STRV("type=bind,source=/data,target=/d,readonly", "type=tmpfs,target=/t,tmpfs-size=1m");
+    o.mounts =
+        STRV("type=bind,source=/data,target=/d,readonly", "type=tmpfs,target=/t,tmpfs-size=1m");
     o.workdir = "/w";
     o.user = "nobody";
     o.hostname = "h";
@@ -173,8 +174,8 @@ static void test_spec_create_global_and_more(void **state)
     o.rollback.failure_action = NULL;
     o.update.delay = "5";
     assert_int_equal(cli_svc_spec_from_opts(&o, &spec, &err), -EINVAL);
-    assert_string_equal(err.msg,
-                        "invalid argument \"5\" for \"--update-delay\" flag: time: invalid duration");
+    assert_string_equal(
+        err.msg, "invalid argument \"5\" for \"--update-delay\" flag: time: invalid duration");
     o.update.delay = NULL;
     o.replicas = "-1";
     assert_int_equal(cli_svc_spec_from_opts(&o, &spec, &err), -EINVAL);
@@ -198,10 +199,10 @@ static void test_env_from_environment(void **state)
     o.image_arg = "img";
     o.env = STRV("A=1", "SVC_TEST_VAR", "A=2", "UNSET_SVC_VAR_X");
     assert_int_equal(cli_svc_spec_from_opts(&o, &spec, &err), 0);
-    assert_json_eq(json_object_get(json_object_get(json_object_get(spec, "TaskTemplate"),
-                                                   "ContainerSpec"),
-                                   "Env"),
-                   "[\"A=2\",\"SVC_TEST_VAR=v1\",\"UNSET_SVC_VAR_X\"]");
+    assert_json_eq(
+        json_object_get(json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec"),
+                        "Env"),
+        "[\"A=2\",\"SVC_TEST_VAR=v1\",\"UNSET_SVC_VAR_X\"]");
     json_decref(spec);
 }
 
@@ -322,9 +323,8 @@ static void test_update_rules(void **state)
     memset(&o, 0, sizeof(o));
     o.publish_rm = STRV("90");
     assert_int_equal(cli_svc_spec_apply_update(spec, &o, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(json_object_get(spec, "EndpointSpec"),
-                                                     "Ports")),
-                     1);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(spec, "EndpointSpec"), "Ports")), 1);
     json_decref(spec);
 
     /* --replicas on a global service */
@@ -384,29 +384,57 @@ static void test_image_display(void **state)
 /* ---- service ps --------------------------------------------------------------------- */
 
 #define TASK(id, slot, node, created, desired, state, ts, err)                                     \
-    "{\"ID\":\"" id "\",\"ServiceID\":\"svc1\",\"Slot\":" #slot ",\"NodeID\":\"" node "\","     \
-    "\"CreatedAt\":\"" created "\",\"Spec\":{\"ContainerSpec\":{\"Image\":"                       \
-    "\"127.0.0.1:5111/ref-pull:latest@sha256:8eb4\"}},\"DesiredState\":\"" desired "\","          \
+    "{\"ID\":\"" id "\",\"ServiceID\":\"svc1\",\"Slot\":" #slot ",\"NodeID\":\"" node "\","        \
+    "\"CreatedAt\":\"" created "\",\"Spec\":{\"ContainerSpec\":{\"Image\":"                        \
+    "\"127.0.0.1:5111/ref-pull:latest@sha256:8eb4\"}},\"DesiredState\":\"" desired "\","           \
     "\"Status\":{\"Timestamp\":\"" ts "\",\"State\":\"" state "\",\"Err\":\"" err "\"}}"
 
 static void test_task_table_history(void **state)
 {
     /* service_ps_history.txt, shuffled, plus slot 10 (natural sort) */
-    json_t *tasks = load(
-        "[" TASK("zbvaoeyzoq7iaaaaaaaaaaaaa", 1, "n1", "2026-11-22T15:00:00Z", "shutdown",
-                 "shutdown", "2026-11-22T15:00:53Z", "") ","
-        TASK("xtv57rhcsk4baaaaaaaaaaaaa", 2, "n1", "2026-11-22T15:00:10Z", "running", "running",
-             "2026-11-22T15:00:39Z", "") ","
-        TASK("a5knutsl5575aaaaaaaaaaaaa", 1, "n1", "2026-11-22T14:58:28Z", "shutdown", "shutdown",
-             "2026-11-22T14:59:00Z", "") ","
-        TASK("jaheuntvxk7saaaaaaaaaaaaa", 1, "n1", "2026-11-22T15:00:20Z", "running", "running",
-             "2026-11-22T15:00:54Z", "") ","
-        TASK("t8sdba67utdnaaaaaaaaaaaaa", 10, "n2", "2026-11-22T15:00:21Z", "ready", "ready",
-             "2026-11-22T15:00:54Z", "") ","
-        TASK("my2zyg821fchaaaaaaaaaaaaa", 10, "n2", "2026-11-22T15:00:05Z", "shutdown", "failed",
-             "2026-11-22T15:00:54Z", "task: non-zero exit (1): a very long error message") ","
-        TASK("qvs7zcmjz3svaaaaaaaaaaaaa", 2, "", "2026-11-22T15:00:01Z", "shutdown", "shutdown",
-             "2026-11-22T15:00:38Z", "") "]");
+    json_t *tasks = load("[" TASK(
+        "zbvaoeyzoq7iaaaaaaaaaaaaa", 1, "n1", "2026-11-22T15:00:00Z", "shutdown", "shutdown",
+        "2026-11-22T15:00:53Z",
+        "") "," TASK("xtv57rhcsk4baaaaaaaaaaaaa", 2, "n1", "2026-11-22T15:00:10Z", "running",
+                     "running", "2026-11-22T15:00:39Z",
+                     "") "," TASK("a5knutsl5575aaaaaaaaaaaaa", 1, "n1", "2026-11-22T14:58:28Z",
+                                  "shutdown", "shutdown", "2026-11-22T14:59:00Z",
+                                  "") "," TASK("jaheuntvxk7saaaaaaaaaaaaa", 1, "n1",
+                                               "2026-11-22T15:00:20Z", "running", "running",
+                                               "2026-11-22T15:00:54Z",
+                                               "") "," TASK("t8sdba67utdnaaaaaaaaaaaaa", 10, "n2",
+                                                            "2026-11-22T15:00:21Z", "ready",
+                                                            "ready", "2026-11-22T15:00:54Z",
+                                                            "") "," TASK("my2zyg821fchaaaaaaaaaaaa"
+                                                                         "a",
+                                                                         10, "n2",
+                                                                         "2026-11-22T15:00:05Z",
+                                                                         "shutdown", "failed",
+                                                                         "2026-11-22T15:00:54Z",
+                                                                         "task: non-zero exit (1): "
+                                                                         "a very long error "
+                                                                         "message") "," TASK("qvs7z"
+                                                                                             "cmjz3"
+                                                                                             "svaaa"
+                                                                                             "aaaaa"
+                                                                                             "aaaa"
+                                                                                             "a",
+                                                                                             2, "",
+                                                                                             "2026-"
+                                                                                             "11-"
+                                                                                             "22T15"
+                                                                                             ":00:"
+                                                                                             "01Z",
+                                                                                             "shutd"
+                                                                                             "own",
+                                                                                             "shutd"
+                                                                                             "own",
+                                                                                             "2026-"
+                                                                                             "11-"
+                                                                                             "22T15"
+                                                                                             ":00:"
+                                                                                             "38Z",
+                                                                                             "") "]");
     json_t *svc = load("{\"svc1\":\"ref-web\"}"), *nodes = load("{\"n1\":\"vm\",\"n2\":\"vm2\"}");
     struct cli_task_print_opts o = {.trunc = true, .service_names = svc, .node_names = nodes};
     struct err err = {0};
@@ -418,25 +446,32 @@ static void test_task_table_history(void **state)
     o.now_ns = now;
     buf_init(&out);
     assert_int_equal(cli_task_print(tasks, &o, &out, &err), 0);
-    assert_string_equal(
-        out.data,
-        "ID             NAME             IMAGE                            NODE      DESIRED STATE   "
-        "CURRENT STATE             ERROR                              PORTS\n"
-        "jaheuntvxk7s   ref-web.1        127.0.0.1:5111/ref-pull:latest   vm        Running         "
-        "Running 6 seconds ago                                        \n"
-        "zbvaoeyzoq7i    \\_ ref-web.1    127.0.0.1:5111/ref-pull:latest   vm        Shutdown        "
-        "Shutdown 7 seconds ago                                       \n"
-        "a5knutsl5575    \\_ ref-web.1    127.0.0.1:5111/ref-pull:latest   vm        Shutdown        "
-        "Shutdown 2 minutes ago                                       \n"
-        "xtv57rhcsk4b   ref-web.2        127.0.0.1:5111/ref-pull:latest   vm        Running         "
-        "Running 21 seconds ago                                       \n"
-        "qvs7zcmjz3sv    \\_ ref-web.2    127.0.0.1:5111/ref-pull:latest             Shutdown        "
-        "Shutdown 22 seconds ago                                      \n"
-        "t8sdba67utdn   ref-web.10       127.0.0.1:5111/ref-pull:latest   vm2       Ready           "
-        "Ready 6 seconds ago                                          \n"
-        "my2zyg821fch    \\_ ref-web.10   127.0.0.1:5111/ref-pull:latest   vm2       Shutdown        "
-        "Failed 6 seconds ago      \"task: non-zero exit (1): a ve\xe2\x80\xa6"
-        "\"   \n");
+    assert_string_equal(out.data,
+                        "ID             NAME             IMAGE                            NODE     "
+                        " DESIRED STATE   "
+                        "CURRENT STATE             ERROR                              PORTS\n"
+                        "jaheuntvxk7s   ref-web.1        127.0.0.1:5111/ref-pull:latest   vm       "
+                        " Running         "
+                        "Running 6 seconds ago                                        \n"
+                        "zbvaoeyzoq7i    \\_ ref-web.1    127.0.0.1:5111/ref-pull:latest   vm      "
+                        "  Shutdown        "
+                        "Shutdown 7 seconds ago                                       \n"
+                        "a5knutsl5575    \\_ ref-web.1    127.0.0.1:5111/ref-pull:latest   vm      "
+                        "  Shutdown        "
+                        "Shutdown 2 minutes ago                                       \n"
+                        "xtv57rhcsk4b   ref-web.2        127.0.0.1:5111/ref-pull:latest   vm       "
+                        " Running         "
+                        "Running 21 seconds ago                                       \n"
+                        "qvs7zcmjz3sv    \\_ ref-web.2    127.0.0.1:5111/ref-pull:latest           "
+                        "  Shutdown        "
+                        "Shutdown 22 seconds ago                                      \n"
+                        "t8sdba67utdn   ref-web.10       127.0.0.1:5111/ref-pull:latest   vm2      "
+                        " Ready           "
+                        "Ready 6 seconds ago                                          \n"
+                        "my2zyg821fch    \\_ ref-web.10   127.0.0.1:5111/ref-pull:latest   vm2     "
+                        "  Shutdown        "
+                        "Failed 6 seconds ago      \"task: non-zero exit (1): a ve\xe2\x80\xa6"
+                        "\"   \n");
 
     /* quiet: full IDs in the same order; a custom template */
     out.len = 0;
@@ -569,8 +604,8 @@ static char *msgs_text(const struct cli_svc_progress *p)
 }
 
 #define PTASK(slot, node, desired, state, err)                                                     \
-    "{\"ID\":\"t" #slot node desired state "\",\"Slot\":" #slot ",\"NodeID\":\"" node            \
-    "\",\"DesiredState\":\"" desired "\",\"Status\":{\"State\":\"" state "\",\"Err\":\"" err     \
+    "{\"ID\":\"t" #slot node desired state "\",\"Slot\":" #slot ",\"NodeID\":\"" node              \
+    "\",\"DesiredState\":\"" desired "\",\"Status\":{\"State\":\"" state "\",\"Err\":\"" err       \
     "\"}}"
 
 static const char *nodes_json = "[{\"ID\":\"n1\",\"Status\":{\"State\":\"ready\"}},"
@@ -600,11 +635,11 @@ static void test_progress_replicated(void **state)
 
     /* slot 2 has an old running task (desired shutdown) and a new pending one:
      * the lowest desired state wins; slot 3's task sits on a down node */
-    tasks = load("[" PTASK(1, "n1", "running", "running", "") ","
-                 PTASK(2, "n1", "shutdown", "running", "") ","
-                 PTASK(2, "n2", "running", "pending", "") ","
-                 PTASK(3, "n3", "running", "running", "") ","
-                 PTASK(4, "", "running", "remove", "") "]");
+    tasks = load("[" PTASK(1, "n1", "running", "running", "") "," PTASK(
+        2, "n1", "shutdown", "running",
+        "") "," PTASK(2, "n2", "running", "pending", "") "," PTASK(3, "n3", "running", "running",
+                                                                   "") "," PTASK(4, "", "running",
+                                                                                 "remove", "") "]");
     assert_int_equal(cli_svc_progress_step(&p, svc, tasks, nodes, false, &conv, &err), 0);
     json_decref(tasks);
     assert_false(conv);
@@ -615,9 +650,9 @@ static void test_progress_replicated(void **state)
     cli_svc_progress_clear(&p);
 
     /* an error shows in the slot line; rollback wording */
-    tasks = load("[" PTASK(1, "n1", "running", "running", "") ","
-                 PTASK(2, "n2", "running", "rejected", "no suitable node\\nreally") ","
-                 PTASK(3, "n2", "running", "running", "") "]");
+    tasks = load("[" PTASK(1, "n1", "running", "running", "") "," PTASK(
+        2, "n2", "running", "rejected", "no suitable node\\nreally") "," PTASK(3, "n2", "running",
+                                                                               "running", "") "]");
     assert_int_equal(cli_svc_progress_step(&p, svc, tasks, nodes, true, &conv, &err), 0);
     json_decref(tasks);
     t = msgs_text(&p);
@@ -628,9 +663,8 @@ static void test_progress_replicated(void **state)
     cli_svc_progress_clear(&p);
 
     /* converged: the overall line is written once, then nothing more */
-    tasks = load("[" PTASK(1, "n1", "running", "running", "") ","
-                 PTASK(2, "n2", "running", "running", "") ","
-                 PTASK(3, "n2", "running", "running", "") "]");
+    tasks = load("[" PTASK(1, "n1", "running", "running", "") "," PTASK(
+        2, "n2", "running", "running", "") "," PTASK(3, "n2", "running", "running", "") "]");
     assert_int_equal(cli_svc_progress_step(&p, svc, tasks, nodes, false, &conv, &err), 0);
     assert_true(conv);
     t = msgs_text(&p);
@@ -679,8 +713,8 @@ static void test_progress_global(void **state)
     assert_string_equal(t, "overall progress: waiting for new tasks|0/0\n");
     free(t);
     cli_svc_progress_clear(&p);
-    tasks = load("[" PTASK(0, "n1", "running", "running", "") ","
-                 PTASK(0, "n2", "running", "starting", "") "]");
+    tasks = load("[" PTASK(0, "n1", "running", "running", "") "," PTASK(0, "n2", "running",
+                                                                        "starting", "") "]");
     assert_int_equal(cli_svc_progress_step(&p, svc, tasks, nodes, false, &conv, &err), 0);
     json_decref(tasks);
     assert_false(conv);
@@ -703,8 +737,8 @@ static void test_progress_global(void **state)
 
 static void test_progress_format(void **state)
 {
-    struct cli_prog_msg m = {.id = (char *)"1/2", .action = (char *)"pending  ", .current = 3,
-                             .total = 9};
+    struct cli_prog_msg m = {
+        .id = (char *)"1/2", .action = (char *)"pending  ", .current = 3, .total = 9};
     struct buf b;
 
     (void)state;
@@ -719,7 +753,8 @@ static void test_progress_format(void **state)
     b.len = 0;
     m.current = 9;
     assert_true(cli_prog_msg_format(&m, 200, &b) >= 0);
-    assert_string_equal(b.data, "1/2: pending   [==================================================>] ");
+    assert_string_equal(b.data,
+                        "1/2: pending   [==================================================>] ");
     b.len = 0;
     m.id = (char *)"overall progress";
     m.action = (char *)"0 out of 2 tasks";

@@ -19,7 +19,10 @@
 #include "manager/svcjson.h"
 
 #define ST(x) SHOAL__STORE__TASK_STATE__TASK_##x
-#define SEC   1000000000LL
+
+/* at most this many task changes per agent step (0: no limit) */
+static size_t g_agent_limit;
+#define SEC 1000000000LL
 
 struct sim {
     struct mgr_store *s;
@@ -239,6 +242,8 @@ static size_t agents_step(struct sim *sim)
         }
         if (next < 0)
             continue;
+        if (g_agent_limit && k >= g_agent_limit)
+            break;
         shoal__store__task_status__init(&st[k]);
         st[k].state = (Shoal__Store__TaskState)next;
         st[k].timestamp_ns = sim->now;
@@ -555,7 +560,7 @@ static void test_rolling_update(void **state)
             old_live++;
     free(t);
     assert_int_equal(old_live, 5);
-    run(sim, 3);
+    run(sim, 8); /* batches, then Monitor (5 s) before "completed" */
     assert_int_equal(running(sim, svc, NULL), 10);
     assert_int_equal(mgr_store_tasks_of_service(sim->s, svc, &t, &n), 0);
     for (size_t i = 0; i < n; i++)
@@ -585,11 +590,59 @@ static void test_rolling_update(void **state)
                "\"Mode\":{\"Replicated\":{\"Replicas\":4}},\"UpdateConfig\":"
                "{\"Parallelism\":1,\"FailureAction\":\"rollback\"}}",
                false);
-    run(sim, 10);
+    run(sim, 20);
     const MgrService *sv = mgr_store_service(sim->s, svc);
     assert_string_equal(sv->update_status->state, "rollback_completed");
     assert_null(strstr(sv->spec_json, "fail"));
     assert_int_equal(running(sim, svc, NULL), 4);
+    sim_free(sim);
+}
+
+/* With slow agents, an update is "completed" only once every new task runs,
+ * and stop-first starts a new task only after the old one of its slot
+ * stopped. */
+static void test_update_completes_when_running(void **state)
+{
+    struct sim *sim = sim_new(1, 2);
+    char svc[MGR_ID_LEN + 1];
+
+    (void)state;
+    snprintf(svc, sizeof(svc), "%s", svc_create(sim, WEB(5, "")));
+    run(sim, 1);
+    svc_update(sim, svc,
+               "{\"Name\":\"web\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"bb\",\"Env\":"
+               "[\"X=1\"]}},\"Mode\":{\"Replicated\":{\"Replicas\":5}},\"UpdateConfig\":"
+               "{\"Parallelism\":2}}",
+               false);
+    g_agent_limit = 1;
+    for (int i = 0; i < 400; i++) {
+        const MgrService *sv;
+        const MgrTask **t = NULL;
+        size_t n = 0, up_running = 0;
+        orch_settle(sim);
+        sv = mgr_store_service(sim->s, svc);
+        assert_int_equal(mgr_store_tasks_of_service(sim->s, svc, &t, &n), 0);
+        for (size_t k = 0; k < n; k++) {
+            if (t[k]->spec_version == sv->spec_version && t[k]->desired_state == ST(RUNNING) &&
+                t[k]->status->state == ST(RUNNING))
+                up_running++;
+            /* stop-first: a new task runs only once its slot's old one stopped */
+            for (size_t j = 0; j < n; j++)
+                if (j != k && t[j]->slot == t[k]->slot && t[k]->status->state == ST(RUNNING) &&
+                    t[j]->status->state == ST(RUNNING) && t[j]->spec_version != t[k]->spec_version)
+                    fail_msg("slot %llu runs an old and a new task",
+                             (unsigned long long)t[k]->slot);
+        }
+        free(t);
+        if (sv->update_status && strcmp(sv->update_status->state, "completed") == 0) {
+            assert_int_equal(up_running, 5);
+            break;
+        }
+        agents_step(sim);
+        sim->now += SEC / 10;
+    }
+    g_agent_limit = 0;
+    assert_string_equal(mgr_store_service(sim->s, svc)->update_status->state, "completed");
     sim_free(sim);
 }
 
@@ -627,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_restart_policies),
         cmocka_unit_test(test_rolling_update),
         cmocka_unit_test(test_new_leader),
+        cmocka_unit_test(test_update_completes_when_running),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
