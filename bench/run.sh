@@ -13,6 +13,7 @@ status=0
 "$here/memory.sh" || status=1
 "$here/exec-logs.sh" "${1:-50}" 100 || status=1
 "$here/pull.sh" 3 || status=1
+"$here/service-converge.sh" 3 || status=1
 
 declare -A V
 while read -r k v; do
@@ -42,5 +43,15 @@ cat <<SUMMARY
 | daemon idle                      | $(mib mem.shoald.idle_kib) | $(mib mem.dockerd.idle_kib) (+ containerd $(mib mem.containerd.idle_kib)) |
 | daemon after 20 runs             | $(mib mem.shoald.after_kib) | $(mib mem.dockerd.after_kib) |
 | per running container            | $(mib mem.shoald.monitor_kib) (monitor) | $(mib mem.dockerd.monitor_kib) (containerd-shim) |
+
+| single-node swarm service (median ms) | shoald | dockerd 20.10 |
+|---|---|---|
+| create 10 replicas -> 10/10      | $(v svc.shoald.create_ms) | $(v svc.dockerd.create_ms) |
+| scale to 30 -> 30/30             | $(v svc.shoald.scale_ms) | $(v svc.dockerd.scale_ms) |
+| update --env-add (parallelism 10) | $(v svc.shoald.update_ms) | $(v svc.dockerd.update_ms) |
+| the same, --update-monitor 1ms   | $(v svc.shoald.update1_ms) | $(v svc.dockerd.update1_ms) |
+| rm -> no running task container  | $(v svc.shoald.rm_ms) | $(v svc.dockerd.rm_ms) |
+| RSS, 30 tasks: daemon            | $(mib svc.shoald.rss_kib) | $(mib svc.dockerd.rss_kib) (+ containerd $(mib svc.containerd.rss_kib)) |
+| RSS, 30 tasks: per-task processes | $(mib svc.shoald.monitors_kib) (monitors) | $(mib svc.dockerd.shims_kib) (shims) |
 SUMMARY
 exit "$status"

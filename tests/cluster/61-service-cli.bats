@@ -48,7 +48,7 @@ no_containers_anywhere() {
 
 @test "service create: prints the ID, then converges with docker's progress lines" {
     run on 1 shoal service create --name web --replicas 3 --no-resolve-image \
-        --update-monitor 1s bb:latest sleep 100000
+        --update-monitor 1s --stop-grace-period 1s bb:latest sleep 100000
     [ "$status" -eq 0 ]
     local id=${lines[0]}
     [[ $id =~ ^[0-9a-z]{25}$ ]]

@@ -118,7 +118,7 @@ api_running() {
 @test "services: update --env-add rolls every task; rollback returns to the previous spec" {
     local l
     l=$(leader_of)
-    on "$l" docker service create -d --name upd --replicas 6 bb:latest sleep 100000
+    on "$l" docker service create -d --name upd --replicas 6 --stop-grace-period 1s bb:latest sleep 100000
     retry 120 0.5 replicas_are "$l" upd 6/6
     run on "$l" docker service update -d --env-add X=1 --update-parallelism 5 upd
     [ "$status" -eq 0 ]
@@ -229,7 +229,7 @@ api_running() {
 @test "services: an update to an image that fails pauses; with --update-failure-action rollback it rolls back" {
     local l
     l=$(leader_of)
-    on "$l" docker service create -d --name fu --replicas 4 bb:latest sleep 100000
+    on "$l" docker service create -d --name fu --replicas 4 --stop-grace-period 1s bb:latest sleep 100000
     retry 120 0.5 replicas_are "$l" fu 4/4
     run on "$l" docker service update -d --image bb:missing --update-parallelism 1 fu
     [ "$status" -eq 0 ]
@@ -238,7 +238,7 @@ api_running() {
     # the other replicas still run the old image
     [ "$(total_running fu)" -ge 3 ]
     on "$l" docker service rm fu
-    on "$l" docker service create -d --name fr --replicas 3 bb:latest sleep 100000
+    on "$l" docker service create -d --name fr --replicas 3 --stop-grace-period 1s bb:latest sleep 100000
     retry 120 0.5 replicas_are "$l" fr 3/3
     on "$l" docker service update -d --image bb:missing --update-parallelism 1 --update-failure-action rollback fr
     retry 120 0.5 bash -c "[ \"\$(DOCKER_HOST=unix://$T/h$l/s.sock $DOCKER_BIN service inspect --format '{{.UpdateStatus.State}}' fr)\" = rollback_completed ]"
