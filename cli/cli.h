@@ -122,6 +122,14 @@ int cli_request(struct cli_client *cli, const struct cli_req *req, struct cli_re
  * the reply (ret_json may be NULL). body_json may be NULL. */
 int cli_call(struct cli_client *cli, const char *method, const char *path, const char *query,
              json_t *body_json, json_t **ret_json, struct err *err);
+/* cli_call on the route prefix + path-escaped name ("/services/" + "a b"). */
+int cli_call_named(struct cli_client *cli, const char *method, const char *prefix, const char *name,
+                   const char *query, json_t *body_json, json_t **ret_json, struct err *err);
+/* One request on its own connection whose body streams to cb (a reply with
+ * status >= 400 turns into err by cli_resp_error instead). Returns 0, or
+ * a negative error (cb's, the connection's or the daemon's) in err. */
+int cli_stream(struct cli_client *cli, const struct cli_req *req, cli_body_cb cb, void *cb_ctx,
+               struct err *err);
 
 /* ---- stdcopy.c -------------------------------------------------------- */
 
@@ -184,6 +192,23 @@ int cli_template_exec(const char *tmpl, json_t *v, struct buf *out, struct err *
 
 /* Docker-style since/until: "10m", RFC 3339, or unix seconds -> "s.nnnnnnnnn". */
 int cli_parse_timestamp(const char *value, int64_t now_s, char *out, size_t outlen);
+/* go-units BytesSize: binary units, "%.4g" ("1.5GiB", "512MiB", "0B"). */
+void cli_bytes_size(double size, char *out, size_t outlen);
+/* Errors collected over several arguments, one per line ("msg1\nmsg2"). */
+void cli_errs_add(struct buf *errs, const char *msg);
+/* Print collected errors as "shoal: <errs>" (+ "\n" with newline) on stderr
+ * after flushing stdout; returns 1 when there were any, else 0. */
+int cli_errs_flush(const struct buf *errs, bool newline);
+/* The end of `service|node inspect`: as_json (no --pretty, no --format)
+ * prints all as a 4-space indented JSON array, else the text in out. */
+void cli_inspect_print(json_t *all, bool as_json, const struct buf *out);
+/* The query of GET /containers|services|tasks/ID/logs, in docker's order
+ * (since/until already converted by cli_parse_timestamp; NULL: not given). */
+struct cli_logs_query {
+    bool details, follow, timestamps;
+    const char *since, *until, *tail;
+};
+int cli_logs_query(struct buf *q, const struct cli_logs_query *o);
 
 /* ---- flags.c ---------------------------------------------------------- */
 
@@ -226,6 +251,40 @@ int cli_flags_parse(const struct cli_cmd_spec *spec, int argc, char **argv,
                     struct cli_strv *ret_args, int *ret_exit);
 void cli_flags_usage(const struct cli_cmd_spec *spec, FILE *f);
 void cli_strv_release(struct cli_strv *sv);
+/* A CPU count ("1.5") as NanoCPUs (1500000000): digits with at most 9
+ * fraction digits. -ERANGE when too precise or above 1000000, -EINVAL when
+ * malformed. */
+int cli_parse_nano_cpus(const char *s, int64_t *ret);
+
+/* Flag-table entries on one line each, and the entries several commands
+ * share (same name, shorthand and help text as docker's). */
+#define CLI_FLAG_ENTRY(nm, sh, ty, de, he)                                                         \
+    {                                                                                              \
+        .name = (nm), .shorthand = (sh), .type = (ty), .dest = (de), .help = (he)                  \
+    }
+#define CLI_BOOL_FLAG(nm, sh, de, he)   CLI_FLAG_ENTRY(nm, sh, CLI_FLAG_BOOL, de, he)
+#define CLI_STRING_FLAG(nm, sh, de, he) CLI_FLAG_ENTRY(nm, sh, CLI_FLAG_STRING, de, he)
+#define CLI_LIST_FLAG(nm, sh, de, he)   CLI_FLAG_ENTRY(nm, sh, CLI_FLAG_LIST, de, he)
+#define CLI_FLAG_FILTER(de)                                                                        \
+    CLI_LIST_FLAG("filter", 'f', de, "Filter output based on conditions provided")
+#define CLI_FLAG_NO_TRUNC(de)   CLI_BOOL_FLAG("no-trunc", 0, de, "Do not truncate output")
+#define CLI_FLAG_NO_RESOLVE(de) CLI_BOOL_FLAG("no-resolve", 0, de, "Do not map IDs to Names")
+#define CLI_FLAG_DETACH_SVC(de)                                                                    \
+    CLI_BOOL_FLAG("detach", 'd', de,                                                               \
+                  "Exit immediately instead of waiting for the service to converge")
+#define CLI_FLAG_LOGS_DETAILS(de)                                                                  \
+    CLI_BOOL_FLAG("details", 0, de, "Show extra details provided to logs")
+#define CLI_FLAG_LOGS_FOLLOW(de) CLI_BOOL_FLAG("follow", 'f', de, "Follow log output")
+#define CLI_FLAG_LOGS_SINCE(de)                                                                    \
+    CLI_STRING_FLAG("since", 0, de,                                                                \
+                    "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative "       \
+                    "(e.g. \"42m\" for 42 minutes)")
+#define CLI_FLAG_LOGS_TAIL(de)                                                                     \
+    {                                                                                              \
+        .name = "tail", .shorthand = 'n', .type = CLI_FLAG_STRING, .dest = (de),                   \
+        .help = "Number of lines to show from the end of the logs", .defval = "\"all\""            \
+    }
+#define CLI_FLAG_LOGS_TIMESTAMPS(de) CLI_BOOL_FLAG("timestamps", 't', de, "Show timestamps")
 
 /* ---- runopts.c -------------------------------------------------------- */
 

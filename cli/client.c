@@ -584,3 +584,45 @@ int cli_call(struct cli_client *cli, const char *method, const char *path, const
     cli_resp_release(&resp);
     return r;
 }
+
+int cli_call_named(struct cli_client *cli, const char *method, const char *prefix, const char *name,
+                   const char *query, json_t *body_json, json_t **ret_json, struct err *err)
+{
+    struct buf p;
+    int r;
+
+    buf_init(&p);
+    r = buf_puts(&p, prefix);
+    if (r >= 0)
+        r = cli_path_escape(&p, name);
+    if (r < 0)
+        r = err_set(err, -ENOMEM, "out of memory");
+    else
+        r = cli_call(cli, method, p.data, query, body_json, ret_json, err);
+    buf_release(&p);
+    return r;
+}
+
+int cli_stream(struct cli_client *cli, const struct cli_req *req, cli_body_cb cb, void *cb_ctx,
+               struct err *err)
+{
+    CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
+    struct cli_resp resp;
+    int r;
+
+    cli_resp_init(&resp);
+    r = cli_conn_open(cli, &c, err);
+    if (r >= 0)
+        r = cli_conn_send(c, req, err);
+    if (r >= 0)
+        r = cli_conn_read_head(c, &resp, err);
+    if (r >= 0 && resp.status >= 400) {
+        r = cli_conn_read_body(c, NULL, NULL, err);
+        if (r >= 0)
+            r = cli_resp_error(&resp, req, err);
+    } else if (r >= 0) {
+        r = cli_conn_read_body(c, cb, cb_ctx, err);
+    }
+    cli_resp_release(&resp);
+    return r;
+}

@@ -634,16 +634,8 @@ int cli_cmd_start(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool attach = false, interactive = false;
     const struct cli_flag flags[] = {
-        {.name = "attach",
-         .shorthand = 'a',
-         .type = CLI_FLAG_BOOL,
-         .dest = &attach,
-         .help = "Attach STDOUT/STDERR and forward signals"},
-        {.name = "interactive",
-         .shorthand = 'i',
-         .type = CLI_FLAG_BOOL,
-         .dest = &interactive,
-         .help = "Attach container's STDIN"},
+        CLI_BOOL_FLAG("attach", 'a', &attach, "Attach STDOUT/STDERR and forward signals"),
+        CLI_BOOL_FLAG("interactive", 'i', &interactive, "Attach container's STDIN"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"start",
@@ -758,11 +750,7 @@ static int stop_like(struct cli_ctx *ctx, int argc, char **argv, const char *nam
     bool timeout_set = false;
     const char *signal_name = NULL;
     struct cli_flag flags[] = {
-        {.name = "signal",
-         .shorthand = 's',
-         .type = CLI_FLAG_STRING,
-         .dest = &signal_name,
-         .help = "Signal to send to the container"},
+        CLI_STRING_FLAG("signal", 's', &signal_name, "Signal to send to the container"),
         {.name = "timeout",
          .shorthand = 't',
          .type = CLI_FLAG_INT,
@@ -807,11 +795,7 @@ int cli_cmd_kill(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *sig = NULL;
     const struct cli_flag flags[] = {
-        {.name = "signal",
-         .shorthand = 's',
-         .type = CLI_FLAG_STRING,
-         .dest = &sig,
-         .help = "Signal to send to the container"},
+        CLI_STRING_FLAG("signal", 's', &sig, "Signal to send to the container"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"kill",
@@ -840,16 +824,10 @@ int cli_cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false, volumes = false;
     const struct cli_flag flags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Force the removal of a running container (uses SIGKILL)"},
-        {.name = "volumes",
-         .shorthand = 'v',
-         .type = CLI_FLAG_BOOL,
-         .dest = &volumes,
-         .help = "Remove anonymous volumes associated with the container"},
+        CLI_BOOL_FLAG("force", 'f', &force,
+                      "Force the removal of a running container (uses SIGKILL)"),
+        CLI_BOOL_FLAG("volumes", 'v', &volumes,
+                      "Remove anonymous volumes associated with the container"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"rm",
@@ -938,36 +916,14 @@ int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv)
     bool follow = false, timestamps = false, details = false;
     const char *since = NULL, *until = NULL, *tail = "all";
     const struct cli_flag flags[] = {
-        {.name = "details",
-         .type = CLI_FLAG_BOOL,
-         .dest = &details,
-         .help = "Show extra details provided to logs"},
-        {.name = "follow",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &follow,
-         .help = "Follow log output"},
-        {.name = "since",
-         .type = CLI_FLAG_STRING,
-         .dest = &since,
-         .help = "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. "
-                 "\"42m\" for 42 minutes)"},
-        {.name = "tail",
-         .shorthand = 'n',
-         .type = CLI_FLAG_STRING,
-         .dest = &tail,
-         .help = "Number of lines to show from the end of the logs",
-         .defval = "\"all\""},
-        {.name = "timestamps",
-         .shorthand = 't',
-         .type = CLI_FLAG_BOOL,
-         .dest = &timestamps,
-         .help = "Show timestamps"},
-        {.name = "until",
-         .type = CLI_FLAG_STRING,
-         .dest = &until,
-         .help = "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative "
-                 "(e.g. \"42m\" for 42 minutes)"},
+        CLI_FLAG_LOGS_DETAILS(&details),
+        CLI_FLAG_LOGS_FOLLOW(&follow),
+        CLI_FLAG_LOGS_SINCE(&since),
+        CLI_FLAG_LOGS_TAIL(&tail),
+        CLI_FLAG_LOGS_TIMESTAMPS(&timestamps),
+        CLI_STRING_FLAG("until", 0, &until,
+                        "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative "
+                        "(e.g. \"42m\" for 42 minutes)"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -1020,43 +976,22 @@ int cli_cmd_logs(struct cli_ctx *ctx, int argc, char **argv)
     if (!lpath)
         return oom();
     buf_init(&q);
-    if (details)
-        r = cli_query_add(&q, "details", "1");
-    if (r >= 0 && follow)
-        r = cli_query_add(&q, "follow", "1");
-    if (r >= 0 && since)
-        r = cli_query_add(&q, "since", ts_since);
-    if (r >= 0)
-        r = cli_query_add(&q, "stderr", "1");
-    if (r >= 0)
-        r = cli_query_add(&q, "stdout", "1");
-    if (r >= 0)
-        r = cli_query_add(&q, "tail", tail);
-    if (r >= 0 && timestamps)
-        r = cli_query_add(&q, "timestamps", "1");
-    if (r >= 0 && until)
-        r = cli_query_add(&q, "until", ts_until);
+    {
+        const struct cli_logs_query lq = {.details = details,
+                                          .follow = follow,
+                                          .timestamps = timestamps,
+                                          .since = since ? ts_since : NULL,
+                                          .until = until ? ts_until : NULL,
+                                          .tail = tail};
+
+        r = cli_logs_query(&q, &lq);
+    }
     if (r < 0)
         return oom();
     {
-        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
         struct cli_req req = {.method = "GET", .path = lpath, .query = q.data, .body_fd = -1};
-        struct cli_resp resp;
 
-        cli_resp_init(&resp);
-        r = cli_conn_open(&ctx->client, &c, &err);
-        if (r >= 0)
-            r = cli_conn_send(c, &req, &err);
-        if (r >= 0)
-            r = cli_conn_read_head(c, &resp, &err);
-        if (r >= 0 && resp.status >= 400) {
-            r = cli_conn_read_body(c, NULL, NULL, &err);
-            if (r >= 0)
-                r = cli_resp_error(&resp, &req, &err);
-        } else if (r >= 0) {
-            r = cli_conn_read_body(c, logs_body, &lc, &err);
-        }
-        cli_resp_release(&resp);
+        r = cli_stream(&ctx->client, &req, logs_body, &lc, &err);
         buf_release(&q);
         if (r == -EPROTO && !strstr(err.msg, "daemon"))
             err_set(&err, r, "Unrecognized input header: %d", lc.demux.stream);
@@ -1156,45 +1091,21 @@ int cli_cmd_ps(struct cli_ctx *ctx, int argc, char **argv)
     const char *format = NULL;
     struct cli_strv filters = {NULL, 0};
     const struct cli_flag flags[] = {
-        {.name = "all",
-         .shorthand = 'a',
-         .type = CLI_FLAG_BOOL,
-         .dest = &all,
-         .help = "Show all containers (default shows just running)"},
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
-        {.name = "format",
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format output using a Go template subset (e.g. '{{.Names}}')"},
+        CLI_BOOL_FLAG("all", 'a', &all, "Show all containers (default shows just running)"),
+        CLI_FLAG_FILTER(&filters),
+        CLI_STRING_FLAG("format", 0, &format,
+                        "Format output using a Go template subset (e.g. '{{.Names}}')"),
         {.name = "last",
          .shorthand = 'n',
          .type = CLI_FLAG_INT,
          .dest = &last,
          .help = "Show n last created containers (includes all states)",
          .defval = "-1"},
-        {.name = "latest",
-         .shorthand = 'l',
-         .type = CLI_FLAG_BOOL,
-         .dest = &latest,
-         .help = "Show the latest created container (includes all states)"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_trunc,
-         .help = "Don't truncate output"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display container IDs"},
-        {.name = "size",
-         .shorthand = 's',
-         .type = CLI_FLAG_BOOL,
-         .dest = &size,
-         .help = "Display total file sizes"},
+        CLI_BOOL_FLAG("latest", 'l', &latest,
+                      "Show the latest created container (includes all states)"),
+        CLI_BOOL_FLAG("no-trunc", 0, &no_trunc, "Don't truncate output"),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display container IDs"),
+        CLI_BOOL_FLAG("size", 's', &size, "Display total file sizes"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"ps", "[OPTIONS]", "List containers", flags, false, 0, 0};
@@ -1330,17 +1241,10 @@ static int inspect_cmd(struct cli_ctx *ctx, int argc, char **argv, enum inspect_
     const char *format = NULL, *type_flag = NULL;
     bool size = false;
     struct cli_flag flags[] = {
-        {.name = "format",
-         .shorthand = 'f',
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format output using a Go template subset ('{{.State.Status}}', '{{json "
-                 ".Config}}')"},
-        {.name = "size",
-         .shorthand = 's',
-         .type = CLI_FLAG_BOOL,
-         .dest = &size,
-         .help = "Display total file sizes if the type is container"},
+        CLI_STRING_FLAG("format", 'f', &format,
+                        "Format output using a Go template subset ('{{.State.Status}}', '{{json "
+                        ".Config}}')"),
+        CLI_BOOL_FLAG("size", 's', &size, "Display total file sizes if the type is container"),
         {.name = type == INSPECT_ANY ? "type" : NULL,
          .type = CLI_FLAG_STRING,
          .dest = &type_flag,
@@ -1564,15 +1468,8 @@ int cli_cmd_container_prune(struct cli_ctx *ctx, int argc, char **argv)
     bool force = false;
     CLEANUP(strv_releasep) struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Do not prompt for confirmation"},
-        {.name = "filter",
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Provide filter values (e.g. \"until=<timestamp>\")"},
+        CLI_BOOL_FLAG("force", 'f', &force, "Do not prompt for confirmation"),
+        CLI_LIST_FLAG("filter", 0, &filters, "Provide filter values (e.g. \"until=<timestamp>\")"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -1714,15 +1611,9 @@ int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool no_stream = false, all = false;
     const struct cli_flag flags[] = {
-        {.name = "all",
-         .shorthand = 'a',
-         .type = CLI_FLAG_BOOL,
-         .dest = &all,
-         .help = "Show all containers (default shows just running)"},
-        {.name = "no-stream",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_stream,
-         .help = "Disable streaming stats and only pull the first result"},
+        CLI_BOOL_FLAG("all", 'a', &all, "Show all containers (default shows just running)"),
+        CLI_BOOL_FLAG("no-stream", 0, &no_stream,
+                      "Disable streaming stats and only pull the first result"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"stats",
@@ -1837,19 +1728,9 @@ int cli_cmd_events(struct cli_ctx *ctx, int argc, char **argv)
     const char *since = NULL, *until = NULL;
     CLEANUP(strv_releasep) struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
-        {.name = "since",
-         .type = CLI_FLAG_STRING,
-         .dest = &since,
-         .help = "Show all events created since timestamp"},
-        {.name = "until",
-         .type = CLI_FLAG_STRING,
-         .dest = &until,
-         .help = "Stream events until this timestamp"},
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
+        CLI_STRING_FLAG("since", 0, &since, "Show all events created since timestamp"),
+        CLI_STRING_FLAG("until", 0, &until, "Stream events until this timestamp"),
+        CLI_FLAG_FILTER(&filters),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {

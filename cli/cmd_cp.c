@@ -764,21 +764,9 @@ int cli_cmd_cp(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct cp_opts o = {0};
     const struct cli_flag flags[] = {
-        {.name = "archive",
-         .shorthand = 'a',
-         .type = CLI_FLAG_BOOL,
-         .dest = &o.archive,
-         .help = "Archive mode (copy all uid/gid information)"},
-        {.name = "follow-link",
-         .shorthand = 'L',
-         .type = CLI_FLAG_BOOL,
-         .dest = &o.follow,
-         .help = "Always follow symbol link in SRC_PATH"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &o.quiet,
-         .help = "Suppress progress output during copy"},
+        CLI_BOOL_FLAG("archive", 'a', &o.archive, "Archive mode (copy all uid/gid information)"),
+        CLI_BOOL_FLAG("follow-link", 'L', &o.follow, "Always follow symbol link in SRC_PATH"),
+        CLI_BOOL_FLAG("quiet", 'q', &o.quiet, "Suppress progress output during copy"),
         {.name = NULL},
     };
     const struct cli_cmd_spec spec = {"cp",

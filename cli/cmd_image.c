@@ -75,25 +75,10 @@ int cli_cmd_images(struct cli_ctx *ctx, int argc, char **argv)
     bool all = false, quiet = false, no_trunc = false;
     struct cli_strv filters = {NULL, 0};
     const struct cli_flag flags[] = {
-        {.name = "all",
-         .shorthand = 'a',
-         .type = CLI_FLAG_BOOL,
-         .dest = &all,
-         .help = "Show all images (default hides intermediate images)"},
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_trunc,
-         .help = "Don't truncate output"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only show image IDs"},
+        CLI_BOOL_FLAG("all", 'a', &all, "Show all images (default hides intermediate images)"),
+        CLI_FLAG_FILTER(&filters),
+        CLI_BOOL_FLAG("no-trunc", 0, &no_trunc, "Don't truncate output"),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only show image IDs"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -274,20 +259,10 @@ int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_strv changes = {NULL, 0};
     const char *message = NULL, *platform = NULL;
     const struct cli_flag flags[] = {
-        {.name = "change",
-         .shorthand = 'c',
-         .type = CLI_FLAG_LIST,
-         .dest = &changes,
-         .help = "Apply Dockerfile instruction to the created image"},
-        {.name = "message",
-         .shorthand = 'm',
-         .type = CLI_FLAG_STRING,
-         .dest = &message,
-         .help = "Set commit message for imported image"},
-        {.name = "platform",
-         .type = CLI_FLAG_STRING,
-         .dest = &platform,
-         .help = "Set platform if server is multi-platform capable"},
+        CLI_LIST_FLAG("change", 'c', &changes, "Apply Dockerfile instruction to the created image"),
+        CLI_STRING_FLAG("message", 'm', &message, "Set commit message for imported image"),
+        CLI_STRING_FLAG("platform", 0, &platform,
+                        "Set platform if server is multi-platform capable"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"import",
@@ -346,28 +321,13 @@ int cli_cmd_import(struct cli_ctx *ctx, int argc, char **argv)
     memset(&jc, 0, sizeof(jc));
     buf_init(&jc.pending);
     {
-        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
         struct cli_req req = {.method = "POST",
                               .path = "/images/create",
                               .query = q.data,
                               .content_type = "text/plain",
                               .body_fd = fd};
-        struct cli_resp resp;
 
-        cli_resp_init(&resp);
-        r = cli_conn_open(&ctx->client, &c, &err);
-        if (r >= 0)
-            r = cli_conn_send(c, &req, &err);
-        if (r >= 0)
-            r = cli_conn_read_head(c, &resp, &err);
-        if (r >= 0 && resp.status >= 400) {
-            r = cli_conn_read_body(c, NULL, NULL, &err);
-            if (r >= 0)
-                r = cli_resp_error(&resp, &req, &err);
-        } else if (r >= 0) {
-            r = cli_conn_read_body(c, jsonmsg_body, &jc, &err);
-        }
-        cli_resp_release(&resp);
+        r = cli_stream(&ctx->client, &req, jsonmsg_body, &jc, &err);
     }
     buf_release(&q);
     buf_release(&jc.pending);
@@ -400,16 +360,8 @@ int cli_cmd_load(struct cli_ctx *ctx, int argc, char **argv)
     const char *input = NULL;
     bool quiet = false;
     const struct cli_flag flags[] = {
-        {.name = "input",
-         .shorthand = 'i',
-         .type = CLI_FLAG_STRING,
-         .dest = &input,
-         .help = "Read from tar archive file, instead of STDIN"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Suppress the load output"},
+        CLI_STRING_FLAG("input", 'i', &input, "Read from tar archive file, instead of STDIN"),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Suppress the load output"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -439,28 +391,13 @@ int cli_cmd_load(struct cli_ctx *ctx, int argc, char **argv)
     memset(&jc, 0, sizeof(jc));
     buf_init(&jc.pending);
     {
-        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
         struct cli_req req = {.method = "POST",
                               .path = "/images/load",
                               .query = quiet || !isatty(STDOUT_FILENO) ? "quiet=1" : "quiet=0",
                               .content_type = "application/x-tar",
                               .body_fd = fd};
-        struct cli_resp resp;
 
-        cli_resp_init(&resp);
-        r = cli_conn_open(&ctx->client, &c, &err);
-        if (r >= 0)
-            r = cli_conn_send(c, &req, &err);
-        if (r >= 0)
-            r = cli_conn_read_head(c, &resp, &err);
-        if (r >= 0 && resp.status >= 400) {
-            r = cli_conn_read_body(c, NULL, NULL, &err);
-            if (r >= 0)
-                r = cli_resp_error(&resp, &req, &err);
-        } else if (r >= 0) {
-            r = cli_conn_read_body(c, jsonmsg_body, &jc, &err);
-        }
-        cli_resp_release(&resp);
+        r = cli_stream(&ctx->client, &req, jsonmsg_body, &jc, &err);
     }
     buf_release(&jc.pending);
     if (r < 0) {
@@ -489,11 +426,7 @@ int cli_cmd_save(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *output = NULL;
     const struct cli_flag flags[] = {
-        {.name = "output",
-         .shorthand = 'o',
-         .type = CLI_FLAG_STRING,
-         .dest = &output,
-         .help = "Write to a file, instead of STDOUT"},
+        CLI_STRING_FLAG("output", 'o', &output, "Write to a file, instead of STDOUT"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"save",
@@ -539,25 +472,10 @@ int cli_cmd_save(struct cli_ctx *ctx, int argc, char **argv)
     if (r < 0)
         return oom();
     {
-        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
         struct cli_req req = {
             .method = "GET", .path = "/images/get", .query = q.data, .body_fd = -1};
-        struct cli_resp resp;
 
-        cli_resp_init(&resp);
-        r = cli_conn_open(&ctx->client, &c, &err);
-        if (r >= 0)
-            r = cli_conn_send(c, &req, &err);
-        if (r >= 0)
-            r = cli_conn_read_head(c, &resp, &err);
-        if (r >= 0 && resp.status >= 400) {
-            r = cli_conn_read_body(c, NULL, NULL, &err);
-            if (r >= 0)
-                r = cli_resp_error(&resp, &req, &err);
-        } else if (r >= 0) {
-            r = cli_conn_read_body(c, save_body, &so, &err);
-        }
-        cli_resp_release(&resp);
+        r = cli_stream(&ctx->client, &req, save_body, &so, &err);
     }
     buf_release(&q);
     if (tmp[0]) {
@@ -578,15 +496,8 @@ int cli_cmd_rmi(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false, no_prune = false;
     const struct cli_flag flags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Force removal of the image"},
-        {.name = "no-prune",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_prune,
-         .help = "Do not delete untagged parents"},
+        CLI_BOOL_FLAG("force", 'f', &force, "Force removal of the image"),
+        CLI_BOOL_FLAG("no-prune", 0, &no_prune, "Do not delete untagged parents"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -695,15 +606,8 @@ int cli_cmd_history(struct cli_ctx *ctx, int argc, char **argv)
          .dest = &human,
          .help = "Print sizes and dates in human readable format",
          .defval = "true"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_trunc,
-         .help = "Don't truncate output"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only show image IDs"},
+        CLI_BOOL_FLAG("no-trunc", 0, &no_trunc, "Don't truncate output"),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only show image IDs"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -780,16 +684,8 @@ int cli_cmd_image_prune(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool all = false, force = false;
     const struct cli_flag flags[] = {
-        {.name = "all",
-         .shorthand = 'a',
-         .type = CLI_FLAG_BOOL,
-         .dest = &all,
-         .help = "Remove all unused images, not just dangling ones"},
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Do not prompt for confirmation"},
+        CLI_BOOL_FLAG("all", 'a', &all, "Remove all unused images, not just dangling ones"),
+        CLI_BOOL_FLAG("force", 'f', &force, "Do not prompt for confirmation"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"prune", "[OPTIONS]", "Remove unused images", flags, false, 0,

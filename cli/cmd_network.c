@@ -59,31 +59,13 @@ static int net_create(struct cli_ctx *ctx, int argc, char **argv)
          .dest = &driver,
          .help = "Driver to manage the Network",
          .defval = "\"bridge\""},
-        {.name = "subnet",
-         .type = CLI_FLAG_STRING,
-         .dest = &subnet,
-         .help = "Subnet in CIDR format that represents a network segment"},
-        {.name = "gateway",
-         .type = CLI_FLAG_STRING,
-         .dest = &gateway,
-         .help = "IPv4 Gateway for the master subnet"},
-        {.name = "internal",
-         .type = CLI_FLAG_BOOL,
-         .dest = &internal,
-         .help = "Restrict external access to the network"},
-        {.name = "attachable",
-         .type = CLI_FLAG_BOOL,
-         .dest = &attachable,
-         .help = "Enable manual container attachment"},
-        {.name = "label",
-         .type = CLI_FLAG_LIST,
-         .dest = &labels,
-         .help = "Set metadata on a network"},
-        {.name = "opt",
-         .shorthand = 'o',
-         .type = CLI_FLAG_LIST,
-         .dest = &opts,
-         .help = "Set driver specific options"},
+        CLI_STRING_FLAG("subnet", 0, &subnet,
+                        "Subnet in CIDR format that represents a network segment"),
+        CLI_STRING_FLAG("gateway", 0, &gateway, "IPv4 Gateway for the master subnet"),
+        CLI_BOOL_FLAG("internal", 0, &internal, "Restrict external access to the network"),
+        CLI_BOOL_FLAG("attachable", 0, &attachable, "Enable manual container attachment"),
+        CLI_LIST_FLAG("label", 0, &labels, "Set metadata on a network"),
+        CLI_LIST_FLAG("opt", 'o', &opts, "Set driver specific options"),
         NET_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -127,20 +109,9 @@ static int net_ls(struct cli_ctx *ctx, int argc, char **argv)
     bool quiet = false, no_trunc = false;
     struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display network IDs"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_trunc,
-         .help = "Do not truncate the output"},
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Provide filter values (e.g. 'driver=bridge')"},
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display network IDs"),
+        CLI_BOOL_FLAG("no-trunc", 0, &no_trunc, "Do not truncate the output"),
+        CLI_LIST_FLAG("filter", 'f', &filters, "Provide filter values (e.g. 'driver=bridge')"),
         NET_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -216,11 +187,7 @@ static int net_inspect(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *format = NULL;
     const struct cli_flag flags[] = {
-        {.name = "format",
-         .shorthand = 'f',
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format the output using the given Go template"},
+        CLI_STRING_FLAG("format", 'f', &format, "Format the output using the given Go template"),
         NET_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"network inspect",
@@ -311,18 +278,11 @@ static int net_connect(struct cli_ctx *ctx, int argc, char **argv, bool connect)
     struct cli_strv aliases = {0};
     bool force = false;
     const struct cli_flag cflags[] = {
-        {.name = "alias",
-         .type = CLI_FLAG_LIST,
-         .dest = &aliases,
-         .help = "Add network-scoped alias for the container"},
+        CLI_LIST_FLAG("alias", 0, &aliases, "Add network-scoped alias for the container"),
         NET_END_FLAGS,
     };
     const struct cli_flag dflags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Force the container to disconnect from a network"},
+        CLI_BOOL_FLAG("force", 'f', &force, "Force the container to disconnect from a network"),
         NET_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {connect ? "network connect" : "network disconnect",
@@ -364,11 +324,7 @@ static int net_prune(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false;
     const struct cli_flag flags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Do not prompt for confirmation"},
+        CLI_BOOL_FLAG("force", 'f', &force, "Do not prompt for confirmation"),
         NET_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {

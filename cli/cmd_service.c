@@ -69,30 +69,28 @@ static json_t *jpath(json_t *v, const char *a, const char *b, const char *c)
     return v;
 }
 
-/* The object member key of obj, created (or replaced when not an object). */
-static json_t *jsub(json_t *obj, const char *key)
+/* The object (or array) member key of obj, created (or replaced when of
+ * another type). */
+static json_t *jmember(json_t *obj, const char *key, bool array)
 {
     json_t *v = json_object_get(obj, key);
 
-    if (json_is_object(v))
+    if (array ? json_is_array(v) : json_is_object(v))
         return v;
-    v = json_object();
+    v = array ? json_array() : json_object();
     if (!v || json_object_set_new(obj, key, v) < 0)
         return NULL;
     return v;
 }
 
-/* The array member key of obj, created when missing. */
+static json_t *jsub(json_t *obj, const char *key)
+{
+    return jmember(obj, key, false);
+}
+
 static json_t *jarr(json_t *obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-
-    if (json_is_array(v))
-        return v;
-    v = json_array();
-    if (!v || json_object_set_new(obj, key, v) < 0)
-        return NULL;
-    return v;
+    return jmember(obj, key, true);
 }
 
 static int64_t jint(json_t *obj, const char *key)
@@ -168,33 +166,6 @@ void cli_go_duration_string(int64_t ns, char *out, size_t outlen)
     }
 }
 
-/* go-units BytesSize: binary units, "%.4g". */
-static void bytes_size(double size, char *out, size_t outlen)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    size_t i = 0;
-
-    while (size >= 1024 && i + 1 < ARRAY_SIZE(units)) {
-        size /= 1024;
-        i++;
-    }
-    (void)snprintf(out, outlen, "%.4g%s", size, units[i]);
-}
-
-/* "0.5" CPUs -> 500000000 NanoCPUs. */
-static int parse_cpus(const char *s, int64_t *ret)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || v < 0 || v > 1e6)
-        return -EINVAL;
-    *ret = (int64_t)(v * 1e9 + 0.5);
-    return 0;
-}
-
 static int parse_u64_flag(const char *s, uint64_t *ret)
 {
     return s && *s && *s != '-' ? parse_u64(s, ret) : -EINVAL;
@@ -205,10 +176,16 @@ static int bad_flag(struct err *err, const char *value, const char *flag, const 
     return err_set(err, -EINVAL, "invalid argument \"%s\" for \"--%s\" flag: %s", value, flag, why);
 }
 
-static int dur_flag(const char *s, const char *flag, int64_t *ret, struct err *err)
+/* A duration flag's value (when given) as obj[key] in nanoseconds. */
+static int set_dur(json_t *obj, const char *key, const char *s, const char *flag, struct err *err)
 {
-    if (cli_go_duration_parse(s, ret) < 0)
+    int64_t ns;
+
+    if (!s)
+        return 0;
+    if (cli_go_duration_parse(s, &ns) < 0)
         return bad_flag(err, s, flag, "time: invalid duration");
+    json_object_set_new(obj, key, json_integer(ns));
     return 0;
 }
 
@@ -602,7 +579,6 @@ static int apply_cfg_flags(json_t *parent, const char *key, const struct cli_svc
     json_t *cfg = json_object_get(parent, key);
     char flag[64];
     uint64_t u;
-    int64_t ns;
     int r;
 
     if (!f->parallelism && !f->delay && !f->failure_action && !f->monitor &&
@@ -621,18 +597,12 @@ static int apply_cfg_flags(json_t *parent, const char *key, const struct cli_svc
             return bad_flag(err, f->parallelism, flag, "strconv.ParseUint: parsing failed");
         json_object_set_new(cfg, "Parallelism", json_integer((json_int_t)u));
     }
-    if (f->delay) {
-        (void)snprintf(flag, sizeof(flag), "%s-delay", pfx);
-        if ((r = dur_flag(f->delay, flag, &ns, err)) < 0)
-            return r;
-        json_object_set_new(cfg, "Delay", json_integer(ns));
-    }
-    if (f->monitor) {
-        (void)snprintf(flag, sizeof(flag), "%s-monitor", pfx);
-        if ((r = dur_flag(f->monitor, flag, &ns, err)) < 0)
-            return r;
-        json_object_set_new(cfg, "Monitor", json_integer(ns));
-    }
+    (void)snprintf(flag, sizeof(flag), "%s-delay", pfx);
+    if ((r = set_dur(cfg, "Delay", f->delay, flag, err)) < 0)
+        return r;
+    (void)snprintf(flag, sizeof(flag), "%s-monitor", pfx);
+    if ((r = set_dur(cfg, "Monitor", f->monitor, flag, err)) < 0)
+        return r;
     if (f->failure_action) {
         const char *a = f->failure_action;
 
@@ -669,7 +639,6 @@ static int apply_cfg_flags(json_t *parent, const char *key, const struct cli_svc
 static int apply_restart(json_t *tt, const struct cli_svc_opts *o, struct err *err)
 {
     json_t *rp;
-    int64_t ns;
     uint64_t u;
     int r;
 
@@ -690,51 +659,45 @@ static int apply_restart(json_t *tt, const struct cli_svc_opts *o, struct err *e
             return err_set(err, -EINVAL, "invalid RestartCondition: %s", c);
         json_object_set_new(rp, "Condition", json_string(c));
     }
-    if (o->restart_delay) {
-        if ((r = dur_flag(o->restart_delay, "restart-delay", &ns, err)) < 0)
-            return r;
-        json_object_set_new(rp, "Delay", json_integer(ns));
-    }
+    if ((r = set_dur(rp, "Delay", o->restart_delay, "restart-delay", err)) < 0)
+        return r;
     if (o->restart_max_attempts) {
         if (parse_u64_flag(o->restart_max_attempts, &u) < 0)
             return bad_flag(err, o->restart_max_attempts, "restart-max-attempts",
                             "strconv.ParseUint: parsing failed");
         json_object_set_new(rp, "MaxAttempts", json_integer((json_int_t)u));
     }
-    if (o->restart_window) {
-        if ((r = dur_flag(o->restart_window, "restart-window", &ns, err)) < 0)
-            return r;
-        json_object_set_new(rp, "Window", json_integer(ns));
-    }
+    if ((r = set_dur(rp, "Window", o->restart_window, "restart-window", err)) < 0)
+        return r;
     return 0;
 }
 
 static int apply_resources(json_t *tt, const struct cli_svc_opts *o, struct err *err)
 {
     json_t *res = jsub(tt, "Resources"), *lim, *resv;
-    int64_t v;
+    const struct {
+        const char *value, *flag;
+        bool cpus, limit;
+    } fields[] = {
+        {o->limit_cpu, "limit-cpu", true, true},
+        {o->limit_memory, "limit-memory", false, true},
+        {o->reserve_cpu, "reserve-cpu", true, false},
+        {o->reserve_memory, "reserve-memory", false, false},
+    };
 
     if (!res || !(lim = jsub(res, "Limits")) || !(resv = jsub(res, "Reservations")))
         return err_set(err, -ENOMEM, "out of memory");
-    if (o->limit_cpu) {
-        if (parse_cpus(o->limit_cpu, &v) < 0)
-            return bad_flag(err, o->limit_cpu, "limit-cpu", "invalid number of CPUs");
-        json_object_set_new(lim, "NanoCPUs", json_integer(v));
-    }
-    if (o->limit_memory) {
-        if (parse_size(o->limit_memory, &v) < 0)
-            return bad_flag(err, o->limit_memory, "limit-memory", "invalid size");
-        json_object_set_new(lim, "MemoryBytes", json_integer(v));
-    }
-    if (o->reserve_cpu) {
-        if (parse_cpus(o->reserve_cpu, &v) < 0)
-            return bad_flag(err, o->reserve_cpu, "reserve-cpu", "invalid number of CPUs");
-        json_object_set_new(resv, "NanoCPUs", json_integer(v));
-    }
-    if (o->reserve_memory) {
-        if (parse_size(o->reserve_memory, &v) < 0)
-            return bad_flag(err, o->reserve_memory, "reserve-memory", "invalid size");
-        json_object_set_new(resv, "MemoryBytes", json_integer(v));
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        const char *s = fields[i].value;
+        int64_t v;
+
+        if (!s)
+            continue;
+        if ((fields[i].cpus ? cli_parse_nano_cpus(s, &v) : parse_size(s, &v)) < 0)
+            return bad_flag(err, s, fields[i].flag,
+                            fields[i].cpus ? "invalid number of CPUs" : "invalid size");
+        json_object_set_new(fields[i].limit ? lim : resv,
+                            fields[i].cpus ? "NanoCPUs" : "MemoryBytes", json_integer(v));
     }
     return 0;
 }
@@ -744,7 +707,6 @@ static int health_apply(json_t *cs, const struct cli_svc_opts *o, struct err *er
     bool any = o->health_cmd || o->health_interval || o->health_timeout || o->health_start_period ||
                o->health_retries;
     json_t *h;
-    int64_t ns;
     int r;
 
     if (o->no_healthcheck) {
@@ -760,21 +722,12 @@ static int health_apply(json_t *cs, const struct cli_svc_opts *o, struct err *er
         return err_set(err, -ENOMEM, "out of memory");
     if (o->health_cmd)
         json_object_set_new(h, "Test", json_pack("[s, s]", "CMD-SHELL", o->health_cmd));
-    if (o->health_interval) {
-        if ((r = dur_flag(o->health_interval, "health-interval", &ns, err)) < 0)
-            return r;
-        json_object_set_new(h, "Interval", json_integer(ns));
-    }
-    if (o->health_timeout) {
-        if ((r = dur_flag(o->health_timeout, "health-timeout", &ns, err)) < 0)
-            return r;
-        json_object_set_new(h, "Timeout", json_integer(ns));
-    }
-    if (o->health_start_period) {
-        if ((r = dur_flag(o->health_start_period, "health-start-period", &ns, err)) < 0)
-            return r;
-        json_object_set_new(h, "StartPeriod", json_integer(ns));
-    }
+    if ((r = set_dur(h, "Interval", o->health_interval, "health-interval", err)) < 0)
+        return r;
+    if ((r = set_dur(h, "Timeout", o->health_timeout, "health-timeout", err)) < 0)
+        return r;
+    if ((r = set_dur(h, "StartPeriod", o->health_start_period, "health-start-period", err)) < 0)
+        return r;
     if (o->health_retries) {
         int64_t n;
 
@@ -806,7 +759,6 @@ static int placement_pref(const char *s, json_t **ret, struct err *err)
 static int apply_common(json_t *spec, const struct cli_svc_opts *o, struct err *err)
 {
     json_t *tt = jsub(spec, "TaskTemplate"), *cs = tt ? jsub(tt, "ContainerSpec") : NULL;
-    int64_t ns;
     int r;
 
     if (!cs)
@@ -832,11 +784,8 @@ static int apply_common(json_t *spec, const struct cli_svc_opts *o, struct err *
         json_object_set_new(cs, "ReadOnly", json_boolean(o->read_only));
     if (o->init_set)
         json_object_set_new(cs, "Init", json_boolean(o->init));
-    if (o->stop_grace) {
-        if ((r = dur_flag(o->stop_grace, "stop-grace-period", &ns, err)) < 0)
-            return r;
-        json_object_set_new(cs, "StopGracePeriod", json_integer(ns));
-    }
+    if ((r = set_dur(cs, "StopGracePeriod", o->stop_grace, "stop-grace-period", err)) < 0)
+        return r;
     if ((r = health_apply(cs, o, err)) < 0)
         return r;
     if ((r = apply_resources(tt, o, err)) < 0)
@@ -1671,7 +1620,7 @@ static int pretty_res(struct buf *out, json_t *res, const char *title)
     if (r >= 0 && cpu > 0)
         r = buf_printf(out, "\n  CPU:\t\t%g", (double)cpu / 1e9);
     if (r >= 0 && mem > 0) {
-        bytes_size((double)mem, m, sizeof(m));
+        cli_bytes_size((double)mem, m, sizeof(m));
         r = buf_printf(out, "\n  Memory:\t%s", m);
     }
     return r;
@@ -2289,20 +2238,9 @@ static int json_filters(json_t *f, struct buf *q)
 static int get_service(struct cli_ctx *ctx, const char *ref, bool defaults, json_t **ret,
                        struct err *err)
 {
-    struct buf p;
-    int r;
-
-    buf_init(&p);
-    r = buf_puts(&p, "/services/");
-    if (r >= 0)
-        r = cli_path_escape(&p, ref);
-    if (r < 0)
-        r = err_set(err, -ENOMEM, "out of memory");
-    else
-        r = cli_call(&ctx->client, "GET", p.data,
-                     defaults ? "insertDefaults=true" : "insertDefaults=false", NULL, ret, err);
-    buf_release(&p);
-    return r;
+    return cli_call_named(&ctx->client, "GET", "/services/", ref,
+                          defaults ? "insertDefaults=true" : "insertDefaults=false", NULL, ret,
+                          err);
 }
 
 static int64_t mono_ns(void)
@@ -2652,18 +2590,9 @@ static void svc_cmd_mark_bools(struct svc_cmd *c)
 static int network_id(struct cli_ctx *ctx, const char *name, char **ret, struct err *err)
 {
     json_t *nw = NULL;
-    struct buf p;
     int r;
 
-    buf_init(&p);
-    r = buf_puts(&p, "/networks/");
-    if (r >= 0)
-        r = cli_path_escape(&p, name);
-    if (r < 0)
-        r = err_set(err, -ENOMEM, "out of memory");
-    else
-        r = cli_call(&ctx->client, "GET", p.data, "scope=swarm", NULL, &nw, err);
-    buf_release(&p);
+    r = cli_call_named(&ctx->client, "GET", "/networks/", name, "scope=swarm", NULL, &nw, err);
     if (r < 0)
         return r;
     if (strcmp(jstr(nw, "Scope"), "swarm") != 0) {
@@ -2955,16 +2884,8 @@ static int service_rollback(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool detach = false, quiet = false;
     const struct cli_flag flags[] = {
-        {.name = "detach",
-         .shorthand = 'd',
-         .type = CLI_FLAG_BOOL,
-         .dest = &detach,
-         .help = "Exit immediately instead of waiting for the service to converge"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Suppress progress output"},
+        CLI_FLAG_DETACH_SVC(&detach),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Suppress progress output"),
         SVC_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"service rollback",
@@ -3001,11 +2922,7 @@ static int service_scale(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool detach = false;
     const struct cli_flag flags[] = {
-        {.name = "detach",
-         .shorthand = 'd',
-         .type = CLI_FLAG_BOOL,
-         .dest = &detach,
-         .help = "Exit immediately instead of waiting for the service to converge"},
+        CLI_FLAG_DETACH_SVC(&detach),
         SVC_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"service scale",
@@ -3091,12 +3008,7 @@ static int service_scale(struct cli_ctx *ctx, int argc, char **argv)
     }
     free(done);
     cli_strv_release(&args);
-    rc = 0;
-    if (errs.len) {
-        fflush(stdout);
-        fprintf(stderr, "shoal: %.*s", (int)errs.len, errs.data);
-        rc = 1;
-    }
+    rc = cli_errs_flush(&errs, false);
     buf_release(&errs);
     return rc;
 }
@@ -3115,32 +3027,18 @@ static int service_rm(struct cli_ctx *ctx, int argc, char **argv)
     buf_init(&errs);
     for (size_t i = 0; i < args.n; i++) {
         struct err err = {0};
-        struct buf p;
         int r;
 
-        buf_init(&p);
-        r = buf_puts(&p, "/services/");
-        if (r >= 0)
-            r = cli_path_escape(&p, args.v[i]);
+        r = cli_call_named(&ctx->client, "DELETE", "/services/", args.v[i], NULL, NULL, NULL, &err);
         if (r < 0)
-            r = err_set(&err, -ENOMEM, "out of memory");
-        else
-            r = cli_call(&ctx->client, "DELETE", p.data, NULL, NULL, NULL, &err);
-        buf_release(&p);
-        if (r < 0)
-            (void)buf_printf(&errs, "%s%s", errs.len ? "\n" : "", err.msg);
+            cli_errs_add(&errs, err.msg);
         else
             printf("%s\n", args.v[i]);
         if (r < 0 && ctx->client.connect_failed)
             break;
     }
     cli_strv_release(&args);
-    rc = 0;
-    if (errs.len) {
-        fflush(stdout);
-        fprintf(stderr, "shoal: %.*s\n", (int)errs.len, errs.data);
-        rc = 1;
-    }
+    rc = cli_errs_flush(&errs, true);
     buf_release(&errs);
     return rc;
 }
@@ -3174,20 +3072,9 @@ static int service_ls(struct cli_ctx *ctx, int argc, char **argv)
     const char *format = NULL;
     struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
-        {.name = "format",
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format output using a custom template"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display IDs"},
+        CLI_FLAG_FILTER(&filters),
+        CLI_STRING_FLAG("format", 0, &format, "Format output using a custom template"),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display IDs"),
         SVC_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -3401,28 +3288,11 @@ static int service_ps(struct cli_ctx *ctx, int argc, char **argv)
     const char *format = NULL;
     struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
-        {.name = "format",
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Pretty-print tasks using a Go template"},
-        {.name = "no-resolve",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_resolve,
-         .help = "Do not map IDs to Names"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_trunc,
-         .help = "Do not truncate output"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display task IDs"},
+        CLI_FLAG_FILTER(&filters),
+        CLI_STRING_FLAG("format", 0, &format, "Pretty-print tasks using a Go template"),
+        CLI_FLAG_NO_RESOLVE(&no_resolve),
+        CLI_FLAG_NO_TRUNC(&no_trunc),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display task IDs"),
         SVC_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"service ps",
@@ -3486,15 +3356,8 @@ static int service_inspect(struct cli_ctx *ctx, int argc, char **argv)
     const char *format = NULL;
     bool pretty = false;
     const struct cli_flag flags[] = {
-        {.name = "format",
-         .shorthand = 'f',
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format output using a custom template"},
-        {.name = "pretty",
-         .type = CLI_FLAG_BOOL,
-         .dest = &pretty,
-         .help = "Print the information in a human friendly format"},
+        CLI_STRING_FLAG("format", 'f', &format, "Format output using a custom template"),
+        CLI_BOOL_FLAG("pretty", 0, &pretty, "Print the information in a human friendly format"),
         SVC_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"service inspect",
@@ -3535,7 +3398,7 @@ static int service_inspect(struct cli_ctx *ctx, int argc, char **argv)
         if (r == -ENOENT)
             err_set(&err, r, "Error: no such service: %s", args.v[i]);
         if (r < 0) {
-            (void)buf_printf(&errs, "%s%s", errs.len ? "\n" : "", err.msg);
+            cli_errs_add(&errs, err.msg);
             status = 1;
             if (ctx->client.connect_failed)
                 break;
@@ -3564,7 +3427,7 @@ static int service_inspect(struct cli_ctx *ctx, int argc, char **argv)
             json_decref(svc);
         } else if (format) {
             if (cli_template_exec(format, svc, &out, &err) < 0) {
-                (void)buf_printf(&errs, "%s%s", errs.len ? "\n" : "", err.msg);
+                cli_errs_add(&errs, err.msg);
                 status = 1;
             } else {
                 (void)buf_puts(&out, "\n");
@@ -3575,20 +3438,8 @@ static int service_inspect(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     cli_strv_release(&args);
-    if (!pretty && !format) {
-        char *s = json_dumps(all, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
-
-        if (s)
-            printf("%s\n", s);
-        free(s);
-    } else if (out.len) {
-        fflush(stdout);
-        (void)cli_out(STDOUT_FILENO, out.data, out.len);
-    }
-    if (errs.len) {
-        fflush(stdout);
-        fprintf(stderr, "shoal: %.*s\n", (int)errs.len, errs.data);
-    }
+    cli_inspect_print(all, !pretty && !format, &out);
+    (void)cli_errs_flush(&errs, true);
     buf_release(&out);
     buf_release(&errs);
     json_decref(all);
@@ -3819,44 +3670,15 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
     bool follow = false;
     const char *since = NULL, *tail = "all";
     const struct cli_flag flags[] = {
-        {.name = "details",
-         .type = CLI_FLAG_BOOL,
-         .dest = &l.details,
-         .help = "Show extra details provided to logs"},
-        {.name = "follow",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &follow,
-         .help = "Follow log output"},
-        {.name = "no-resolve",
-         .type = CLI_FLAG_BOOL,
-         .dest = &l.no_resolve,
-         .help = "Do not map IDs to Names in output"},
-        {.name = "no-task-ids",
-         .type = CLI_FLAG_BOOL,
-         .dest = &l.no_task_ids,
-         .help = "Do not include task IDs in output"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &l.no_trunc,
-         .help = "Do not truncate output"},
-        {.name = "raw", .type = CLI_FLAG_BOOL, .dest = &l.raw, .help = "Do not neatly format logs"},
-        {.name = "since",
-         .type = CLI_FLAG_STRING,
-         .dest = &since,
-         .help = "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. "
-                 "\"42m\" for 42 minutes)"},
-        {.name = "tail",
-         .shorthand = 'n',
-         .type = CLI_FLAG_STRING,
-         .dest = &tail,
-         .help = "Number of lines to show from the end of the logs",
-         .defval = "\"all\""},
-        {.name = "timestamps",
-         .shorthand = 't',
-         .type = CLI_FLAG_BOOL,
-         .dest = &l.timestamps,
-         .help = "Show timestamps"},
+        CLI_FLAG_LOGS_DETAILS(&l.details),
+        CLI_FLAG_LOGS_FOLLOW(&follow),
+        CLI_BOOL_FLAG("no-resolve", 0, &l.no_resolve, "Do not map IDs to Names in output"),
+        CLI_BOOL_FLAG("no-task-ids", 0, &l.no_task_ids, "Do not include task IDs in output"),
+        CLI_FLAG_NO_TRUNC(&l.no_trunc),
+        CLI_BOOL_FLAG("raw", 0, &l.raw, "Do not neatly format logs"),
+        CLI_FLAG_LOGS_SINCE(&since),
+        CLI_FLAG_LOGS_TAIL(&tail),
+        CLI_FLAG_LOGS_TIMESTAMPS(&l.timestamps),
         SVC_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"service logs",
@@ -3925,20 +3747,15 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
         r = cli_path_escape(&p, args.v[0]);
     if (r >= 0)
         r = buf_puts(&p, "/logs");
-    if (r >= 0 && (l.details || !l.raw))
-        r = cli_query_add(&q, "details", "1");
-    if (r >= 0 && follow)
-        r = cli_query_add(&q, "follow", "1");
-    if (r >= 0 && since)
-        r = cli_query_add(&q, "since", ts_since);
-    if (r >= 0)
-        r = cli_query_add(&q, "stderr", "1");
-    if (r >= 0)
-        r = cli_query_add(&q, "stdout", "1");
-    if (r >= 0)
-        r = cli_query_add(&q, "tail", tail);
-    if (r >= 0 && l.timestamps)
-        r = cli_query_add(&q, "timestamps", "1");
+    if (r >= 0) {
+        const struct cli_logs_query lq = {.details = l.details || !l.raw,
+                                          .follow = follow,
+                                          .timestamps = l.timestamps,
+                                          .since = since ? ts_since : NULL,
+                                          .tail = tail};
+
+        r = cli_logs_query(&q, &lq);
+    }
     cli_strv_release(&args);
     if (r < 0) {
         buf_release(&p);
@@ -3949,26 +3766,12 @@ static int service_logs(struct cli_ctx *ctx, int argc, char **argv)
     buf_init(&l.frame);
     l.cache = json_object();
     {
-        CLEANUP(cli_conn_freep) struct cli_conn *c = NULL;
         struct cli_req req = {.method = "GET", .path = p.data, .query = q.data, .body_fd = -1};
-        struct cli_resp resp;
 
-        cli_resp_init(&resp);
-        r = l.cache ? cli_conn_open(&ctx->client, &c, &err) : err_set(&err, -ENOMEM, "oom");
-        if (r >= 0)
-            r = cli_conn_send(c, &req, &err);
-        if (r >= 0)
-            r = cli_conn_read_head(c, &resp, &err);
-        if (r >= 0 && resp.status >= 400) {
-            r = cli_conn_read_body(c, NULL, NULL, &err);
-            if (r >= 0)
-                r = cli_resp_error(&resp, &req, &err);
-        } else if (r >= 0) {
-            r = cli_conn_read_body(c, tty ? logs_tty_body : logs_body, &l, &err);
-            if (r < 0 && l.err.msg[0])
-                err = l.err;
-        }
-        cli_resp_release(&resp);
+        r = l.cache ? cli_stream(&ctx->client, &req, tty ? logs_tty_body : logs_body, &l, &err)
+                    : err_set(&err, -ENOMEM, "oom");
+        if (r < 0 && l.err.msg[0])
+            err = l.err;
     }
     buf_release(&p);
     buf_release(&q);

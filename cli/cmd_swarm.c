@@ -279,19 +279,6 @@ static void go_time_string(const char *ts, char *out, size_t outlen)
     (void)snprintf(out, outlen, "%s %s%s%s %s", date, clock, fl ? "." : "", frac, zone);
 }
 
-/* go-units BytesSize: binary units, "%.4g". */
-static void bytes_size(double size, char *out, size_t outlen)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    size_t i = 0;
-
-    while (size >= 1024 && i + 1 < ARRAY_SIZE(units)) {
-        size /= 1024;
-        i++;
-    }
-    (void)snprintf(out, outlen, "%.4g%s", size, units[i]);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -367,7 +354,8 @@ int cli_node_pretty(json_t *node, struct buf *out)
     go_time_string(jstr(node, "CreatedAt"), joined, sizeof(joined));
     cli_capitalize(jstr(status, "State"), state, sizeof(state));
     cli_capitalize(jstr(spec, "Availability"), avail, sizeof(avail));
-    bytes_size((double)json_integer_value(json_object_get(res, "MemoryBytes")), mem, sizeof(mem));
+    cli_bytes_size((double)json_integer_value(json_object_get(res, "MemoryBytes")), mem,
+                   sizeof(mem));
     if (nano)
         (void)snprintf(cpus, sizeof(cpus), "%.15g", (double)nano / 1e9);
 
@@ -587,19 +575,15 @@ static int swarm_init(struct cli_ctx *ctx, int argc, char **argv)
     const char *advertise = "", *listen = SW_DEFAULT_LISTEN, *availability = "active";
     bool force_new = false, avail_set = false;
     const struct cli_flag flags[] = {
-        {.name = "advertise-addr",
-         .type = CLI_FLAG_STRING,
-         .dest = &advertise,
-         .help = "Advertised address (format: \"<ip|interface>[:port]\")"},
+        CLI_STRING_FLAG("advertise-addr", 0, &advertise,
+                        "Advertised address (format: \"<ip|interface>[:port]\")"),
         {.name = "listen-addr",
          .type = CLI_FLAG_STRING,
          .dest = &listen,
          .help = "Listen address (format: \"<ip|interface>[:port]\")",
          .defval = SW_DEFAULT_LISTEN},
-        {.name = "force-new-cluster",
-         .type = CLI_FLAG_BOOL,
-         .dest = &force_new,
-         .help = "Force create a new cluster from current state"},
+        CLI_BOOL_FLAG("force-new-cluster", 0, &force_new,
+                      "Force create a new cluster from current state"),
         {.name = "availability",
          .type = CLI_FLAG_STRING,
          .dest = &availability,
@@ -666,14 +650,9 @@ static int swarm_join(struct cli_ctx *ctx, int argc, char **argv)
                *availability = "active";
     bool avail_set = false;
     const struct cli_flag flags[] = {
-        {.name = "token",
-         .type = CLI_FLAG_STRING,
-         .dest = &token,
-         .help = "Token for entry into the swarm"},
-        {.name = "advertise-addr",
-         .type = CLI_FLAG_STRING,
-         .dest = &advertise,
-         .help = "Advertised address (format: \"<ip|interface>[:port]\")"},
+        CLI_STRING_FLAG("token", 0, &token, "Token for entry into the swarm"),
+        CLI_STRING_FLAG("advertise-addr", 0, &advertise,
+                        "Advertised address (format: \"<ip|interface>[:port]\")"),
         {.name = "listen-addr",
          .type = CLI_FLAG_STRING,
          .dest = &listen,
@@ -734,11 +713,8 @@ static int swarm_leave(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false;
     const struct cli_flag flags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Force this node to leave the swarm, ignoring warnings"},
+        CLI_BOOL_FLAG("force", 'f', &force,
+                      "Force this node to leave the swarm, ignoring warnings"),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -761,12 +737,8 @@ static int swarm_join_token(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool quiet = false, rotate = false, worker, manager;
     const struct cli_flag flags[] = {
-        {.name = "rotate", .type = CLI_FLAG_BOOL, .dest = &rotate, .help = "Rotate join token"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display token"},
+        CLI_BOOL_FLAG("rotate", 0, &rotate, "Rotate join token"),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display token"),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -978,16 +950,8 @@ static int node_ls(struct cli_ctx *ctx, int argc, char **argv)
     bool quiet = false;
     struct cli_strv filters = {0};
     const struct cli_flag flags[] = {
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display IDs"},
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display IDs"),
+        CLI_FLAG_FILTER(&filters),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -1054,15 +1018,8 @@ static int node_inspect(struct cli_ctx *ctx, int argc, char **argv)
     const char *format = NULL;
     bool pretty = false;
     const struct cli_flag flags[] = {
-        {.name = "format",
-         .shorthand = 'f',
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format output using a custom template"},
-        {.name = "pretty",
-         .type = CLI_FLAG_BOOL,
-         .dest = &pretty,
-         .help = "Print the information in a human friendly format"},
+        CLI_STRING_FLAG("format", 'f', &format, "Format output using a custom template"),
+        CLI_BOOL_FLAG("pretty", 0, &pretty, "Print the information in a human friendly format"),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"node inspect",
@@ -1117,16 +1074,7 @@ static int node_inspect(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     cli_strv_release(&args);
-    if (!pretty && !format) {
-        char *s = json_dumps(all, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
-
-        if (s)
-            printf("%s\n", s);
-        free(s);
-    } else if (out.len) {
-        fflush(stdout);
-        (void)cli_out(1, out.data, out.len);
-    }
+    cli_inspect_print(all, !pretty && !format, &out);
     buf_release(&out);
     json_decref(all);
     return status;
@@ -1173,22 +1121,11 @@ static int node_update(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct cli_node_update u = {0};
     const struct cli_flag flags[] = {
-        {.name = "availability",
-         .type = CLI_FLAG_STRING,
-         .dest = &u.availability,
-         .help = "Availability of the node (\"active\", \"pause\", \"drain\")"},
-        {.name = "label-add",
-         .type = CLI_FLAG_LIST,
-         .dest = &u.label_add,
-         .help = "Add or update a node label (key=value)"},
-        {.name = "label-rm",
-         .type = CLI_FLAG_LIST,
-         .dest = &u.label_rm,
-         .help = "Remove a node label if exists"},
-        {.name = "role",
-         .type = CLI_FLAG_STRING,
-         .dest = &u.role,
-         .help = "Role of the node (\"worker\", \"manager\")"},
+        CLI_STRING_FLAG("availability", 0, &u.availability,
+                        "Availability of the node (\"active\", \"pause\", \"drain\")"),
+        CLI_LIST_FLAG("label-add", 0, &u.label_add, "Add or update a node label (key=value)"),
+        CLI_LIST_FLAG("label-rm", 0, &u.label_rm, "Remove a node label if exists"),
+        CLI_STRING_FLAG("role", 0, &u.role, "Role of the node (\"worker\", \"manager\")"),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -1251,11 +1188,7 @@ static int node_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool force = false;
     const struct cli_flag flags[] = {
-        {.name = "force",
-         .shorthand = 'f',
-         .type = CLI_FLAG_BOOL,
-         .dest = &force,
-         .help = "Force remove a node from the swarm"},
+        CLI_BOOL_FLAG("force", 'f', &force, "Force remove a node from the swarm"),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {"node rm",
@@ -1302,25 +1235,11 @@ static int node_ps(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_strv filters = {0};
     const char *format = NULL;
     const struct cli_flag flags[] = {
-        {.name = "filter",
-         .shorthand = 'f',
-         .type = CLI_FLAG_LIST,
-         .dest = &filters,
-         .help = "Filter output based on conditions provided"},
-        {.name = "format", .type = CLI_FLAG_STRING, .dest = &format, .help = "Pretty-print tasks"},
-        {.name = "no-resolve",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_resolve,
-         .help = "Do not map IDs to Names"},
-        {.name = "no-trunc",
-         .type = CLI_FLAG_BOOL,
-         .dest = &no_trunc,
-         .help = "Do not truncate output"},
-        {.name = "quiet",
-         .shorthand = 'q',
-         .type = CLI_FLAG_BOOL,
-         .dest = &quiet,
-         .help = "Only display task IDs"},
+        CLI_FLAG_FILTER(&filters),
+        CLI_STRING_FLAG("format", 0, &format, "Pretty-print tasks"),
+        CLI_FLAG_NO_RESOLVE(&no_resolve),
+        CLI_FLAG_NO_TRUNC(&no_trunc),
+        CLI_BOOL_FLAG("quiet", 'q', &quiet, "Only display task IDs"),
         SW_END_FLAGS,
     };
     const struct cli_cmd_spec spec = {

@@ -91,11 +91,8 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *format = NULL;
     const struct cli_flag flags[] = {
-        {.name = "format",
-         .shorthand = 'f',
-         .type = CLI_FLAG_STRING,
-         .dest = &format,
-         .help = "Format output using a Go template subset ('{{.Server.APIVersion}}')"},
+        CLI_STRING_FLAG("format", 'f', &format,
+                        "Format output using a Go template subset ('{{.Server.APIVersion}}')"),
         END_FLAGS,
     };
     const struct cli_cmd_spec spec = {
@@ -160,18 +157,6 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv)
     }
     json_decref(v);
     return 0;
-}
-
-static void bytes_size(double size, char *out, size_t outlen)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    size_t i = 0;
-
-    while (size >= 1024.0 && i < ARRAY_SIZE(units) - 1) {
-        size /= 1024.0;
-        i++;
-    }
-    (void)snprintf(out, outlen, "%.4g%s", size, units[i]);
 }
 
 int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
@@ -283,7 +268,7 @@ int cli_cmd_info(struct cli_ctx *ctx, int argc, char **argv)
     printf(" OSType: %s\n", jstr(v, "OSType"));
     printf(" Architecture: %s\n", jstr(v, "Architecture"));
     printf(" CPUs: %lld\n", (long long)json_integer_value(json_object_get(v, "NCPU")));
-    bytes_size((double)json_integer_value(json_object_get(v, "MemTotal")), mem, sizeof(mem));
+    cli_bytes_size((double)json_integer_value(json_object_get(v, "MemTotal")), mem, sizeof(mem));
     printf(" Total Memory: %s\n", mem);
     printf(" Name: %s\n", jstr(v, "Name"));
     printf(" ID: %s\n", jstr(v, "ID"));

@@ -4,6 +4,7 @@
  * "-e A=1"), "--" to end flags, and optionally no flags after the first
  * positional (run, create: everything after the image belongs to it).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,4 +274,36 @@ int cli_flags_parse(const struct cli_cmd_spec *spec, int argc, char **argv,
     }
     *ret_args = args;
     return CLI_FLAGS_OK;
+}
+
+int cli_parse_nano_cpus(const char *s, int64_t *ret)
+{
+    int64_t whole = 0, frac = 0;
+    int digits = 0;
+    const char *p = s;
+
+    if (!*p)
+        return -EINVAL;
+    while (isdigit((unsigned char)*p)) {
+        whole = whole * 10 + (*p - '0');
+        if (whole > 1000000)
+            return -ERANGE;
+        p++;
+    }
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            if (digits == 9)
+                return -ERANGE;
+            frac = frac * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+    }
+    if (*p || p == s)
+        return -EINVAL;
+    while (digits++ < 9)
+        frac *= 10;
+    *ret = whole * 1000000000LL + frac;
+    return 0;
 }

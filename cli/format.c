@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -735,4 +736,67 @@ int cli_parse_timestamp(const char *value, int64_t now_s, char *out, size_t outl
     }
     (void)snprintf(out, outlen, "%s", value);
     return 0;
+}
+
+void cli_bytes_size(double size, char *out, size_t outlen)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    size_t i = 0;
+
+    while (size >= 1024 && i + 1 < ARRAY_SIZE(units)) {
+        size /= 1024;
+        i++;
+    }
+    (void)snprintf(out, outlen, "%.4g%s", size, units[i]);
+}
+
+void cli_errs_add(struct buf *errs, const char *msg)
+{
+    (void)buf_printf(errs, "%s%s", errs->len ? "\n" : "", msg);
+}
+
+int cli_errs_flush(const struct buf *errs, bool newline)
+{
+    if (!errs->len)
+        return 0;
+    fflush(stdout);
+    fprintf(stderr, "shoal: %.*s%s", (int)errs->len, errs->data, newline ? "\n" : "");
+    return 1;
+}
+
+void cli_inspect_print(json_t *all, bool as_json, const struct buf *out)
+{
+    if (as_json) {
+        char *s = json_dumps(all, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+
+        if (s)
+            printf("%s\n", s);
+        free(s);
+    } else if (out->len) {
+        fflush(stdout);
+        (void)cli_out(STDOUT_FILENO, out->data, out->len);
+    }
+}
+
+int cli_logs_query(struct buf *q, const struct cli_logs_query *o)
+{
+    int r = 0;
+
+    if (o->details)
+        r = cli_query_add(q, "details", "1");
+    if (r >= 0 && o->follow)
+        r = cli_query_add(q, "follow", "1");
+    if (r >= 0 && o->since)
+        r = cli_query_add(q, "since", o->since);
+    if (r >= 0)
+        r = cli_query_add(q, "stderr", "1");
+    if (r >= 0)
+        r = cli_query_add(q, "stdout", "1");
+    if (r >= 0)
+        r = cli_query_add(q, "tail", o->tail);
+    if (r >= 0 && o->timestamps)
+        r = cli_query_add(q, "timestamps", "1");
+    if (r >= 0 && o->until)
+        r = cli_query_add(q, "until", o->until);
+    return r;
 }

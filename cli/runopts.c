@@ -127,39 +127,6 @@ static int bad_value(const char *value, const char *flag, const char *why, int *
     return -EINVAL;
 }
 
-/* "1.5" -> 1500000000; at most 9 fraction digits (docker: "value is too precise"). */
-static int parse_nano_cpus(const char *s, int64_t *ret)
-{
-    int64_t whole = 0, frac = 0;
-    int digits = 0;
-    const char *p = s;
-
-    if (!*p)
-        return -EINVAL;
-    while (isdigit((unsigned char)*p)) {
-        whole = whole * 10 + (*p - '0');
-        if (whole > 1000000)
-            return -ERANGE;
-        p++;
-    }
-    if (*p == '.') {
-        p++;
-        while (isdigit((unsigned char)*p)) {
-            if (digits == 9)
-                return -ERANGE;
-            frac = frac * 10 + (*p - '0');
-            digits++;
-            p++;
-        }
-    }
-    if (*p || p == s)
-        return -EINVAL;
-    while (digits++ < 9)
-        frac *= 10;
-    *ret = whole * 1000000000LL + frac;
-    return 0;
-}
-
 int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **argv, int *ret_exit)
 {
     const struct cli_cmd_spec *spec;
@@ -199,7 +166,7 @@ int cli_run_opts_parse(struct cli_run_opts *o, bool is_run, int argc, char **arg
         int64_t v;
         char why[160];
 
-        r = parse_nano_cpus(o->cpus, &v);
+        r = cli_parse_nano_cpus(o->cpus, &v);
         if (r == -ERANGE)
             return bad_value(o->cpus, "--cpus", "value is too precise", ret_exit);
         if (r < 0) {
@@ -610,7 +577,7 @@ int cli_run_opts_to_json(const struct cli_run_opts *o, json_t **ret_body, struct
     }
     if (r >= 0 && o->shm_size && parse_size(o->shm_size, &shm) < 0)
         r = err_set(err, -EINVAL, "invalid size: '%s'", o->shm_size);
-    if (r >= 0 && o->cpus && parse_nano_cpus(o->cpus, &nano) < 0)
+    if (r >= 0 && o->cpus && cli_parse_nano_cpus(o->cpus, &nano) < 0)
         r = err_set(err, -EINVAL, "invalid value for --cpus: %s", o->cpus);
     if (r < 0)
         goto out;

@@ -529,7 +529,17 @@ cluster_down() {
         umount -l "$target" 2>/dev/null || true
     done < <(findmnt -rn -o TARGET | awk -v t="$T/" 'index($0, t) == 1' | sort -r)
 
-    # 6. logs, when something went wrong (fd 3: bats shows it as is)
+    # 6. sanitizer reports (make check runs this suite on the ASan build)
+    for f in "$T"/h*/shoald.log; do
+        [[ -f $f ]] || continue
+        if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+            echo "teardown: sanitizer report in $f:" >&2
+            grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -n 40 >&2
+            problems=1
+        fi
+    done
+
+    # 7. logs, when something went wrong (fd 3: bats shows it as is)
     if [[ -f $T/failed || $problems == 1 ]]; then
         {
             for f in "$T"/h*/shoald.log; do
@@ -549,7 +559,7 @@ cluster_down() {
         problems=1
     }
 
-    # 7. nothing of ours may be left
+    # 8. nothing of ours may be left
     if ip netns list 2>/dev/null | grep -E "^shoal-(sw-$CL_ID|h$CL_ID-[0-9]+)( |$)"; then
         echo "teardown: namespaces left" >&2
         problems=1

@@ -321,10 +321,83 @@ static void test_demux_bad_header(void **state)
     buf_release(&c.err);
 }
 
+static void test_bytes_size(void **state)
+{
+    char out[32];
+
+    (void)state;
+    cli_bytes_size(0, out, sizeof(out));
+    assert_string_equal(out, "0B");
+    cli_bytes_size(1536, out, sizeof(out));
+    assert_string_equal(out, "1.5KiB");
+    cli_bytes_size(512.0 * 1024 * 1024, out, sizeof(out));
+    assert_string_equal(out, "512MiB");
+    cli_bytes_size(2.0 * 1024 * 1024 * 1024 * 1024 * 1024 * 1024, out, sizeof(out));
+    assert_string_equal(out, "2EiB");
+}
+
+static void test_nano_cpus(void **state)
+{
+    int64_t v = 0;
+
+    (void)state;
+    assert_int_equal(cli_parse_nano_cpus("1.5", &v), 0);
+    assert_int_equal(v, 1500000000);
+    assert_int_equal(cli_parse_nano_cpus(".5", &v), 0);
+    assert_int_equal(v, 500000000);
+    assert_int_equal(cli_parse_nano_cpus("0.123456789", &v), 0);
+    assert_int_equal(v, 123456789);
+    assert_int_equal(cli_parse_nano_cpus("0.0000000001", &v), -ERANGE);
+    assert_int_equal(cli_parse_nano_cpus("2000000", &v), -ERANGE);
+    assert_int_equal(cli_parse_nano_cpus("", &v), -EINVAL);
+    assert_int_equal(cli_parse_nano_cpus("-1", &v), -EINVAL);
+    assert_int_equal(cli_parse_nano_cpus("1x", &v), -EINVAL);
+}
+
+static void test_logs_query(void **state)
+{
+    const struct cli_logs_query all = {.details = true,
+                                       .follow = true,
+                                       .timestamps = true,
+                                       .since = "5.0",
+                                       .until = "9.0",
+                                       .tail = "all"};
+    const struct cli_logs_query few = {.tail = "10"};
+    struct buf q;
+
+    (void)state;
+    buf_init(&q);
+    assert_int_equal(cli_logs_query(&q, &all), 0);
+    assert_string_equal(q.data, "details=1&follow=1&since=5.0&stderr=1&stdout=1&tail=all&"
+                                "timestamps=1&until=9.0");
+    buf_release(&q);
+    buf_init(&q);
+    assert_int_equal(cli_logs_query(&q, &few), 0);
+    assert_string_equal(q.data, "stderr=1&stdout=1&tail=10");
+    buf_release(&q);
+}
+
+static void test_errs(void **state)
+{
+    struct buf e;
+
+    (void)state;
+    buf_init(&e);
+    assert_int_equal(cli_errs_flush(&e, true), 0);
+    cli_errs_add(&e, "a");
+    cli_errs_add(&e, "b");
+    assert_string_equal(e.data, "a\nb");
+    buf_release(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_human_size),
+        cmocka_unit_test(test_bytes_size),
+        cmocka_unit_test(test_nano_cpus),
+        cmocka_unit_test(test_logs_query),
+        cmocka_unit_test(test_errs),
         cmocka_unit_test(test_human_duration),
         cmocka_unit_test(test_ellipsis_quote),
         cmocka_unit_test(test_ports),
