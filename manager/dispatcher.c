@@ -147,6 +147,11 @@ static json_t *task_msg(const MgrTask *t)
 
     if (o)
         json_object_set_new(o, "ServiceName", json_string(t->service_name ? t->service_name : ""));
+    if (o && t->endpoint_json && t->endpoint_json[0]) {
+        json_t *ep = json_loads(t->endpoint_json, 0, NULL);
+        if (ep)
+            json_object_set_new(o, "Endpoint", ep);
+    }
     return o;
 }
 

@@ -176,6 +176,8 @@ struct vcache {
     const MgrService *sv;
     struct mgr_svc_view v;
     bool ok;
+    struct sched_port *ports; /* host-mode published ports (arena) */
+    size_t n_ports;
 };
 
 struct pass {
@@ -313,6 +315,7 @@ static MgrTask *op_create(struct pass *p, const MgrService *sv, const char *task
     t->desired_state = (Shoal__Store__TaskState)desired;
     t->spec_version = sv->spec_version;
     t->spec_json = (char *)task_template;
+    t->endpoint_json = sv->endpoint_json ? sv->endpoint_json : (char *)"";
     t->attempt = attempt;
     t->restart_at_ns = restart_at;
     if (node_id && node_id[0])
@@ -390,9 +393,18 @@ static bool should_restart(const struct mgr_svc_view *v, const MgrTask *newest, 
     return true;
 }
 
-static void req_from_view(struct sched_req *req, const MgrService *sv, const struct mgr_svc_view *v)
+static const struct vcache *view_of(struct pass *p, const char *service_id);
+
+static void req_from_view(struct pass *p, struct sched_req *req, const MgrService *sv,
+                          const struct mgr_svc_view *v)
 {
+    const struct vcache *vc = view_of(p, sv->id);
+
     memset(req, 0, sizeof(*req));
+    if (vc) {
+        req->host_ports = vc->ports;
+        req->n_host_ports = vc->n_ports;
+    }
     req->service_id = sv->id;
     req->constraints = (const char *const *)v->constraints;
     req->n_constraints = v->n_constraints;
@@ -404,24 +416,25 @@ static void req_from_view(struct sched_req *req, const MgrService *sv, const str
 }
 
 /* May a new task of this service start on node pn? (global services) */
-static bool global_eligible(const MgrService *sv, const struct mgr_svc_view *v,
+static bool global_eligible(struct pass *p, const MgrService *sv, const struct mgr_svc_view *v,
                             const struct pnode *pn)
 {
     struct sched_req req;
 
     if (!pn || !pn->active)
         return false;
-    req_from_view(&req, sv, v);
+    req_from_view(p, &req, sv, v);
     return sched_node_eligible(&pn->sn, &req);
 }
 
 /* Does a running task of this service still belong on pn (constraints)? */
-static bool node_fits(const MgrService *sv, const struct mgr_svc_view *v, const struct pnode *pn)
+static bool node_fits(struct pass *p, const MgrService *sv, const struct mgr_svc_view *v,
+                      const struct pnode *pn)
 {
     struct sched_req req;
     enum sched_filter f = SCHED_FILTER_OK;
 
-    req_from_view(&req, sv, v);
+    req_from_view(p, &req, sv, v);
     if (sched_node_check(&pn->sn, &req, &f, NULL, 0, NULL) < 0)
         return true;
     return f != SCHED_FILTER_CONSTRAINTS && f != SCHED_FILTER_PLATFORM;
@@ -500,7 +513,7 @@ static size_t group_live(struct pass *p, struct svc_pass *sp, struct group *g, b
             op_desired(p, t, ST(SHUTDOWN));
             continue;
         }
-        if (global && pn && !node_fits(sp->sv, &sp->v, pn)) {
+        if (global && pn && !node_fits(p, sp->sv, &sp->v, pn)) {
             /* the constraints changed: no task here any more */
             op_desired(p, t, ST(SHUTDOWN));
             continue;
@@ -751,7 +764,7 @@ static void plan_service(struct pass *p, const MgrService *sv)
         size_t live = group_live(p, &sp, &g, global, &replaceable);
         struct pnode *pn = global ? pnode_find(p, g.node_id) : NULL;
         if (live == 0) {
-            if (!global || global_eligible(sv, &sp.v, pn))
+            if (!global || global_eligible(p, sv, &sp.v, pn))
                 group_fill(p, &sp, &g, global ? g.node_id : NULL);
         }
         group_history(p, &g);
@@ -786,7 +799,7 @@ static void plan_service(struct pass *p, const MgrService *sv)
             bool has = false;
             for (size_t k = 0; k < n && !has; k++)
                 has = strcmp(tasks[k]->node_id, pn->n->id) == 0;
-            if (!has && global_eligible(sv, &sp.v, pn))
+            if (!has && global_eligible(p, sv, &sp.v, pn))
                 (void)op_create(p, sv, sp.tmpl, 0, pn->n->id, ST(RUNNING), 0, 0);
         }
     }
@@ -829,7 +842,7 @@ static void plan_service(struct pass *p, const MgrService *sv)
                     struct pnode *pn = pnode_find(p, old ? old->node_id : NULL);
                     if (!old || has_new || (old->node_id[0] && (!pn || !pn->usable)))
                         continue;
-                    if (global && !global_eligible(sv, &sp.v, pn))
+                    if (global && !global_eligible(p, sv, &sp.v, pn))
                         continue;
                     group_update(p, &sp, &g, old, global ? g.node_id : NULL);
                     sp.um->batch_out = true;
@@ -905,7 +918,11 @@ static int place(struct pass *p, const MgrService *sv, const struct mgr_svc_view
             if (is_live(tasks[k]) && strcmp(tasks[k]->node_id, sn[i].id) == 0)
                 sn[i].service_tasks++;
     }
-    req_from_view(&req, sv, v);
+    req_from_view(p, &req, sv, v);
+    /* two tasks of a service publishing host ports never share a node (the
+     * scheduler checks ports taken before this pass, not within it) */
+    if (req.n_host_ports && (req.max_replicas == 0 || req.max_replicas > 1))
+        req.max_replicas = 1;
     r = sched_place(sn, p->n_nodes, &req, cnt, where, reason, reason_len, &e);
     if (r >= 0) {
         sched_account(sn, p->n_nodes, &req, where, cnt);
@@ -1070,6 +1087,12 @@ int mgr_orch_plan(const struct mgr_store *s, struct mgr_orch_mem *m, int64_t now
         vc->ok = mgr_svc_view_parse(vc->sv->spec_json, &vc->v, &e) == 0;
         if (!vc->ok)
             log_warn("service %s: %s", vc->sv->id, e.msg);
+        if (vc->ok && vc->v.n_host_ports) {
+            vc->ports = amalloc(&p.arena, vc->v.n_host_ports * sizeof(*vc->ports));
+            for (size_t k = 0; vc->ports && k < vc->v.n_host_ports; k++)
+                vc->ports[vc->n_ports++] = (struct sched_port){vc->v.host_ports[k].protocol,
+                                                               vc->v.host_ports[k].published};
+        }
     }
     for (size_t i = 0; i < nn; i++) {
         const MgrNode *nd = mgr_store_at(s, MGR_KIND_NODE, i);
@@ -1118,6 +1141,24 @@ int mgr_orch_plan(const struct mgr_store *s, struct mgr_orch_mem *m, int64_t now
         if ((vc = view_of(&p, t->service_id))) {
             pn->sn.reserved_cpus += vc->v.res_nano_cpus;
             pn->sn.reserved_memory += vc->v.res_memory;
+            pn->sn.n_ports_in_use += vc->n_ports;
+        }
+    }
+    /* host-mode ports taken on each node */
+    for (size_t i = 0; i < p.n_nodes; i++) {
+        struct pnode *pn = &p.nodes[i];
+        size_t cap = pn->sn.n_ports_in_use;
+        struct sched_port *in_use = cap ? amalloc(&p.arena, cap * sizeof(*in_use)) : NULL;
+        pn->sn.n_ports_in_use = 0;
+        pn->sn.ports_in_use = in_use;
+        for (size_t k = 0; in_use && k < nt; k++) {
+            const MgrTask *t = mgr_store_at(s, MGR_KIND_TASK, k);
+            const struct vcache *vc;
+            if (!is_live(t) || strcmp(t->node_id, pn->n->id) != 0 ||
+                !(vc = view_of(&p, t->service_id)))
+                continue;
+            for (size_t q = 0; q < vc->n_ports && pn->sn.n_ports_in_use < cap; q++)
+                in_use[pn->sn.n_ports_in_use++] = vc->ports[q];
         }
     }
 

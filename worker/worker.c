@@ -578,6 +578,42 @@ static int build_config(struct task *t, const char *image, json_t **ret_cfg, jso
         copy_key(hc, "Memory", lim, "MemoryBytes");
     if (json_integer_value(json_object_get(lim, "Pids")) > 0)
         copy_key(hc, "PidsLimit", lim, "Pids");
+    /* host-mode published ports (the routing mesh for ingress ports is not
+     * built: those are not published on the node) */
+    json_t *ep = json_object_get(t->json, "Endpoint");
+    json_t *ports = json_object_get(ep, "Ports");
+    if (!json_is_array(ports))
+        ports = json_object_get(json_object_get(ep, "Spec"), "Ports");
+    json_array_foreach(ports, i, v)
+    {
+        const char *mode = task_str(v, "PublishMode");
+        const char *proto = task_str(v, "Protocol");
+        json_int_t target = json_integer_value(json_object_get(v, "TargetPort"));
+        json_int_t pub = json_integer_value(json_object_get(v, "PublishedPort"));
+        char key[32], hp[16];
+        if (!mode || strcmp(mode, "host") != 0 || target <= 0 || target > 65535 || pub < 0 ||
+            pub > 65535)
+            continue;
+        (void)snprintf(key, sizeof(key), "%d/%s", (int)target, proto && *proto ? proto : "tcp");
+        (void)snprintf(hp, sizeof(hp), "%d", (int)pub);
+        json_t *exp = json_object_get(cfg, "ExposedPorts");
+        if (!exp) {
+            exp = json_object();
+            json_object_set_new(cfg, "ExposedPorts", exp);
+        }
+        json_object_set_new(exp, key, json_object());
+        json_t *pb = json_object_get(hc, "PortBindings");
+        if (!pb) {
+            pb = json_object();
+            json_object_set_new(hc, "PortBindings", pb);
+        }
+        json_t *list = json_object_get(pb, key);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(pb, key, list);
+        }
+        json_array_append_new(list, json_pack("{s:s,s:s}", "HostIp", "", "HostPort", hp));
+    }
     json_t *ld = json_object_get(spec, "LogDriver");
     if (task_str(ld, "Name") && *task_str(ld, "Name")) {
         json_t *lc = json_pack("{s:s}", "Type", task_str(ld, "Name"));

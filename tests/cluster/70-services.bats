@@ -291,3 +291,30 @@ api_running() {
     on "$l" docker service rm keep
     retry 120 0.5 running_is keep 0
 }
+
+@test "services: host-mode published ports: one task per node, reachable on the node's address" {
+    local l n hosts=""
+    l=$(leader_of)
+    wait_ready 5 "$l" 60
+    on "$l" docker service create -d --name hp --replicas 3 --stop-grace-period 1s \
+        --publish mode=host,published=18080,target=80 bb:latest httpd -f -p 80 -h /etc
+    retry 120 0.5 running_is hp 3
+    # never two on one host (the port is taken)
+    for n in 1 2 3 4 5; do
+        [ "$(on "$n" docker ps -q --filter label=com.docker.swarm.service.name=hp | wc -l)" -le 1 ]
+        if [ -n "$(on "$n" docker ps -q --filter label=com.docker.swarm.service.name=hp)" ]; then
+            hosts+="$n "
+        fi
+    done
+    # a host running a task answers on its own address, from another host
+    n=${hosts%% *}
+    local from=1
+    [ "$n" = 1 ] && from=2
+    retry 20 0.5 ip netns exec "$(host_ns "$from")" curl -fsS --max-time 2 -o /dev/null "http://$(host_addr "$n"):18080/passwd"
+    # 6 replicas on 5 nodes: one stays pending
+    on "$l" docker service scale -d hp=6
+    retry 120 0.5 running_is hp 5
+    retry 60 0.5 bash -c "DOCKER_HOST=unix://$T/h$l/s.sock $DOCKER_BIN service ps --no-trunc hp | grep -q 'no suitable node'"
+    on "$l" docker service rm hp
+    retry 120 0.5 running_is hp 0
+}
