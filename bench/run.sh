@@ -12,7 +12,8 @@ status=0
 "$here/start-latency.sh" "${1:-50}" || status=1
 "$here/memory.sh" || status=1
 "$here/exec-logs.sh" "${1:-50}" 100 || status=1
-"$here/pull.sh" 3 || status=1
+"$here/pull.sh" 5 || status=1
+"$here/net.sh" 3 || status=1
 "$here/service-converge.sh" 3 || status=1
 
 declare -A V
@@ -53,5 +54,18 @@ cat <<SUMMARY
 | rm -> no running task container  | $(v svc.shoald.rm_ms) | $(v svc.dockerd.rm_ms) |
 | RSS, 30 tasks: daemon            | $(mib svc.shoald.rss_kib) | $(mib svc.dockerd.rss_kib) (+ containerd $(mib svc.containerd.rss_kib)) |
 | RSS, 30 tasks: per-task processes | $(mib svc.shoald.monitors_kib) (monitors) | $(mib svc.dockerd.shims_kib) (shims) |
+
+| registry pull (median s)         | shoald | dockerd 20.10 | ratio |
+|---|---|---|---|
+| pull                             | $(v pull.shoald.s) | $(v pull.dockerd.s) | $(v pull.ratio) |
+| pull + sync                      | $(v pull.shoald_sync.s) | $(v pull.dockerd_sync.s) | |
+| RSS above idle during the pull   | $(v pull.shoald.rss_mib) MiB | | |
+
+| network                          | shoal | reference |
+|---|---|---|
+| iperf3 container->container      | $(v net.bridge.gbits) Gbit/s ($(v net.bridge_vs_veth.pct)% per round) | veth pair $(v net.veth.gbits) Gbit/s |
+| iperf3 host->127.0.0.1 published | $(v net.published.gbits) Gbit/s | |
+| conn/s, busybox httpd            | $(v net.conn.shoal) | dockerd $(v net.conn.docker) |
+| conn/s, accept loop              | $(v net.conn_accept.shoal) | dockerd $(v net.conn_accept.docker) |
 SUMMARY
 exit "$status"

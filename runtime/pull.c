@@ -3,13 +3,14 @@
  *
  * Manifest (or list/index -> the linux/amd64 manifest), then the config blob,
  * then the layers: up to opts->max_concurrent threads each take the next
- * layer and stream it through a pipe into rt_image_layer_import_verified()
+ * layer, largest first, and stream it through a pipe into rt_image_layer_import_verified()
  * running on a second thread, so a layer is extracted while it downloads;
  * the compressed digest is checked at the end of the download, before the
  * extractor may commit the layer. The image is registered only when every
  * layer is in and every diff-id matches the config, so a failure leaves no
  * image.
  */
+#define LOG_MODULE "registry"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -46,6 +48,7 @@ struct pull {
     char layers_dir[4096];
     char tmp_dir[4096];
     struct pull_layer *layers;
+    size_t *order; /* indexes into layers, largest first */
     size_t n_layers;
     pthread_mutex_t lock; /* next, first error, callbacks */
     size_t next;
@@ -66,6 +69,14 @@ static void emit(struct pull *p, const char *id, const char *status, bool bar, i
     (void)pthread_mutex_lock(&p->lock);
     p->opts->cb(p->opts->cb_arg, &ev);
     (void)pthread_mutex_unlock(&p->lock);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool valid_sha256(const char *d)
@@ -159,6 +170,7 @@ static int pull_layer(struct pull *p, struct pull_layer *l, struct err *err)
     pthread_t th;
     char path[120];
     char got[80];
+    int64_t t0 = now_ms(), t_dl;
     int fds[2];
     int r;
 
@@ -185,6 +197,7 @@ static int pull_layer(struct pull *p, struct pull_layer *l, struct err *err)
     emit(p, l->short_id, "Downloading", true, 0, l->size);
     r = reg__get(p->client, path, NULL, &sink, &resp, &derr);
     (void)close(fds[1]); /* EOF for the extractor */
+    t_dl = now_ms();
     if (r < 0) {
         err_wrap(&derr, "error pulling layer %s", l->short_id);
     } else {
@@ -222,9 +235,26 @@ static int pull_layer(struct pull *p, struct pull_layer *l, struct err *err)
         return err_set(err, -EBADMSG,
                        "layer %s: diff-id mismatch: the content has %s, the image config says %s",
                        l->digest, j.diff_id, l->diff_id);
+    log_debug("layer %s: %lld bytes downloaded in %lld ms, extracted in %lld ms", l->short_id,
+              (long long)l->size, (long long)(t_dl - t0), (long long)(now_ms() - t0));
     emit(p, l->short_id, "Extracting", true, l->size, l->size);
     emit(p, l->short_id, "Pull complete", false, 0, 0);
     return 0;
+}
+
+/* Largest layer first: the pull takes as long as its longest layer, so that
+ * one should not wait for a free worker behind small ones. */
+static int by_size_desc(const void *a, const void *b, void *arg)
+{
+    const struct pull_layer *layers = arg;
+    int64_t sa = layers[*(const size_t *)a].size;
+    int64_t sb = layers[*(const size_t *)b].size;
+
+    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+
+    if (sa != sb)
+        return sa > sb ? -1 : 1;
+    return (ia > ib) - (ia < ib);
 }
 
 static void *layer_worker(void *arg)
@@ -237,10 +267,10 @@ static void *layer_worker(void *arg)
         int r;
 
         (void)pthread_mutex_lock(&p->lock);
-        while (p->next < p->n_layers && p->layers[p->next].present)
+        while (p->next < p->n_layers && p->layers[p->order[p->next]].present)
             p->next++;
         if (!p->stop && p->next < p->n_layers)
-            l = &p->layers[p->next++];
+            l = &p->layers[p->order[p->next++]];
         (void)pthread_mutex_unlock(&p->lock);
         if (!l)
             return NULL;
@@ -391,6 +421,7 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
     pthread_t threads[8];
     size_t n_threads = 0;
     char status[1024];
+    int64_t t_start = now_ms();
     int r;
 
     memset(ret, 0, sizeof(*ret));
@@ -446,7 +477,8 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
     }
     p.n_layers = json_array_size(jlayers);
     p.layers = calloc(p.n_layers ? p.n_layers : 1, sizeof(*p.layers));
-    if (!p.layers) {
+    p.order = calloc(p.n_layers ? p.n_layers : 1, sizeof(*p.order));
+    if (!p.layers || !p.order) {
         r = err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
@@ -466,7 +498,9 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
         (void)reg__copy(p.layers[i].digest, sizeof(p.layers[i].digest), d);
         p.layers[i].size = json_integer_value(json_object_get(jl, "size"));
         (void)snprintf(p.layers[i].short_id, sizeof(p.layers[i].short_id), "%.12s", d + 7);
+        p.order[i] = i;
     }
+    qsort_r(p.order, p.n_layers, sizeof(*p.order), by_size_desc, p.layers);
 
     (void)snprintf(status, sizeof(status), "Pulling from %s",
                    strncmp(ref.familiar, ref.domain, strlen(ref.domain)) == 0 &&
@@ -475,6 +509,7 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
                        : ref.repo);
     emit(&p, reference, status, false, 0, 0);
 
+    log_debug("pull %s: manifest after %lld ms", refstr, (long long)(now_ms() - t_start));
     r = fetch_config(&p, cfg_digest, &config, &config_len, err);
     if (r < 0)
         goto out;
@@ -520,8 +555,9 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
         for (size_t i = 0; i < p.n_layers; i++)
             todo += !p.layers[i].present;
         for (size_t i = 0, seen = 0; i < p.n_layers; i++) {
-            if (!p.layers[i].present && ++seen > want)
-                emit(&p, p.layers[i].short_id, "Waiting", false, 0, 0);
+            const struct pull_layer *l = &p.layers[p.order[i]];
+            if (!l->present && ++seen > want)
+                emit(&p, l->short_id, "Waiting", false, 0, 0);
         }
         if (want > todo)
             want = todo;
@@ -545,10 +581,12 @@ int rt_pull(struct rt_image_store *store, const char *data_root, const char *ref
         }
     }
 
+    log_debug("pull %s: layers in after %lld ms", refstr, (long long)(now_ms() - t_start));
     r = rt_image_add(store, config, config_len, ret->tagged[0] ? ret->tagged : NULL, ret->image_id,
                      err);
     if (r < 0)
         goto out;
+    log_debug("pull %s: image added after %lld ms", refstr, (long long)(now_ms() - t_start));
     if (rt_image_add_repo_digest(store, ret->image_id, ret->repo_digest, NULL) < 0)
         log_warn("pull: cannot record the repo digest %s, ignoring", ret->repo_digest);
     (void)snprintf(status, sizeof(status), "Digest: %s", top_digest);
@@ -563,6 +601,7 @@ out:
     json_decref(cfg);
     free(config);
     free(p.layers);
+    free(p.order);
     reg__client_free(p.client);
     (void)pthread_mutex_destroy(&p.lock);
     return r;

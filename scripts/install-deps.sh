@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs every Debian 12 package needed to build shoal and run its tests.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds crun, docker.io, hyperfine)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds crun, docker.io, hyperfine, iperf3)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: run as root (apt-get needs it)" >&2
@@ -16,7 +16,7 @@ libcmocka-dev bats busybox-static iproute2 nftables util-linux procps
 clang clang-format clang-tidy cppcheck shellcheck python3 tmux
 docker-registry skopeo umoci python3-cryptography openssl curl bc"
 if [ "${1:-}" = "--bench" ]; then
-    PKGS="$PKGS crun docker.io hyperfine etcd-server etcd-client"
+    PKGS="$PKGS crun docker.io hyperfine etcd-server etcd-client iperf3"
 fi
 # image tests build OCI layouts with standard tools (tests/integration/18-images.bats)
 PKGS="$PKGS umoci skopeo"
