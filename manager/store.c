@@ -861,7 +861,7 @@ static int find_ref(const struct mgr_store *s, enum mgr_kind kind, const char *r
 int mgr_store_service_find(const struct mgr_store *s, const char *ref, const MgrService **ret,
                            struct err *err)
 {
-    const void *o;
+    const void *o = NULL;
     int r = find_ref(s, MGR_KIND_SERVICE, ref, &o, err);
 
     if (r == 0)
@@ -872,7 +872,7 @@ int mgr_store_service_find(const struct mgr_store *s, const char *ref, const Mgr
 int mgr_store_task_find(const struct mgr_store *s, const char *ref, const MgrTask **ret,
                         struct err *err)
 {
-    const void *o;
+    const void *o = NULL;
     int r = find_ref(s, MGR_KIND_TASK, ref, &o, err);
 
     if (r == 0)
@@ -883,7 +883,7 @@ int mgr_store_task_find(const struct mgr_store *s, const char *ref, const MgrTas
 int mgr_store_network_find(const struct mgr_store *s, const char *ref, const MgrNetwork **ret,
                            struct err *err)
 {
-    const void *o;
+    const void *o = NULL;
     int r = find_ref(s, MGR_KIND_NETWORK, ref, &o, err);
 
     if (r == 0)

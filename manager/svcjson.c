@@ -34,6 +34,7 @@ static int obj_at(json_t *parent, const char *key, const char *what, json_t **re
 {
     json_t *v = jget(parent, key);
 
+    *ret = NULL;
     if (!v) {
         v = json_object();
         if (!v || json_object_set_new(parent, key, v) < 0)

@@ -59,8 +59,8 @@ prefix_field() {
     [ "$(grep '| hello-once' <<<"$out" | prefix_field 4 | tr '\n' ' ')" = "h1 h2 h3 " ]
     # stdout and stderr are kept apart
     run --separate-stderr on 1 docker service logs once
-    # shellcheck disable=SC2154 # set by run --separate-stderr
     [ "$(grep -c 'hello-once' <<<"$output")" -eq 3 ]
+    # shellcheck disable=SC2154 # $stderr is set by run --separate-stderr
     [ "$(grep -c 'oops-once' <<<"$stderr")" -eq 3 ]
     # one task by its id
     local tid
