@@ -9,7 +9,9 @@
  *           or {"t":"error", msg}.
  *   RPC     manager -> leader {"t":"propose", seq, cmd (hex StoreCommand)};
  *           answer {"t":"result", seq, status, msg, id}. Manager certificates
- *           only (checked here, not just at the port).
+ *           only (checked here, not just at the port). Service logs asked
+ *           through a follower go the same way: {"t":"logs"|"logstop", req},
+ *           answered by {"t":"loglines"|"logend", req} (see cluster.h).
  *   SESSION agent -> manager {"t":"hb", addr} every period; answer
  *           {"t":"ok", period_ms, role, managers} from the leader, or
  *           {"t":"redirect", leader} from a follower. {"t":"cert", csr} asks
@@ -114,6 +116,7 @@ struct mgr_cluster {
     bool agent_up;               /* the agent's reports have somewhere to go */
     mgr_cluster_log_fn log_sink; /* service logs frames from agents */
     void *log_sink_ud;
+    uint64_t log_peer_next; /* ids of followers' RPC channels proxying logs */
     struct hb *hbs;
     size_t n_hbs;
     bool rec_busy;
@@ -127,6 +130,12 @@ struct mgr_cluster {
     struct fwd_req *waiters; /* done on the leader, waiting for our store */
     uv_timer_t wait_timer;
     uint32_t seq;
+    /* service logs proxied to the leader: the channel they went out on, or
+     * queued for the dial under way */
+    mgr_cluster_logfwd_fn logfwd_fn;
+    void *logfwd_ud;
+    struct rft_chan *logfwd_ch;
+    bool logfwd_pending;
 
     /* agent */
     struct rft_chan *sess;
@@ -766,6 +775,15 @@ static void fwd_fail_all(struct mgr_cluster *c, int status, const char *msg)
     }
 }
 
+/* The proxied service logs requests lost their channel to the leader. */
+static void logfwd_drop(struct mgr_cluster *c)
+{
+    c->logfwd_ch = NULL;
+    c->logfwd_pending = false;
+    if (c->logfwd_fn)
+        c->logfwd_fn(c->logfwd_ud, NULL);
+}
+
 static void on_fwd_msg(struct rft_chan *ch, const void *data, size_t len)
 {
     struct mgr_cluster *c = rft_chan_data(ch);
@@ -777,6 +795,12 @@ static void on_fwd_msg(struct rft_chan *ch, const void *data, size_t len)
 
     if (!o)
         return;
+    if (strcmp(jstr(o, "t"), "loglines") == 0 || strcmp(jstr(o, "t"), "logend") == 0) {
+        if (c->logfwd_fn)
+            c->logfwd_fn(c->logfwd_ud, o);
+        json_decref(o);
+        return;
+    }
     seq = (uint32_t)json_integer_value(json_object_get(o, "seq"));
     for (pp = &c->fwd_reqs; *pp && (*pp)->seq != seq; pp = &(*pp)->next)
         ;
@@ -810,6 +834,8 @@ static void on_fwd_close(struct rft_chan *ch, int status)
     struct mgr_cluster *c = rft_chan_data(ch);
 
     (void)status;
+    if (ch == c->logfwd_ch)
+        logfwd_drop(c);
     if (c->fwd != ch)
         return; /* replaced already: its requests were answered then */
     c->fwd = NULL;
@@ -836,9 +862,15 @@ static void on_fwd_dialed(struct rft_chan *ch, int status, const struct err *err
             free(p);
         }
         fwd_fail_all(c, ERR_NOT_LEADER, MGR_MSG_NO_LEADER);
+        if (c->logfwd_pending)
+            logfwd_drop(c);
         return;
     }
     c->fwd = ch;
+    if (c->logfwd_pending) {
+        c->logfwd_pending = false;
+        c->logfwd_ch = ch;
+    }
     rft_chan_start(ch, on_fwd_msg, on_fwd_close, c);
     while (fwd_queue) {
         struct pending_send *p = fwd_queue;
@@ -929,7 +961,7 @@ static void fwd_expire(struct mgr_cluster *c)
      * cut off and campaigning, or another node leads now): answer at once
      * instead of after RPC_TIMEOUT_MS. A partitioned follower gets here one
      * randomized election timeout (1-2 s) after its last heartbeat. */
-    if ((c->fwd_reqs || c->fwd_dial) && c->rft &&
+    if ((c->fwd_reqs || c->fwd_dial || c->logfwd_ch) && c->rft &&
         (rft_leader(c->rft, &lid, laddr) < 0 || lid == c->raft_id ||
          strcmp(laddr, c->fwd_addr) != 0)) {
         log_info("the leader at %s is gone: failing the writes forwarded to it", c->fwd_addr);
@@ -940,6 +972,8 @@ static void fwd_expire(struct mgr_cluster *c)
             c->fwd = NULL;
         }
         fwd_fail_all(c, ERR_NOT_LEADER, MGR_MSG_NO_LEADER);
+        if (c->logfwd_ch)
+            logfwd_drop(c);
         return;
     }
 
@@ -968,6 +1002,7 @@ struct schan {
     char cn[MGR_ID_LEN + 1];
     bool manager;
     bool kind_session; /* an agent's SESSION channel */
+    uint64_t log_peer; /* > 0: a follower proxies service logs on this RPC channel */
 };
 
 static struct schan *schan_new(struct mgr_cluster *c, struct rft_chan *ch)
@@ -1020,6 +1055,12 @@ static void on_schan_close(struct rft_chan *ch, int status)
         mgr_disp_session(s->c->disp, s->cn, ch, NULL);
     if (s->c->log_sink && s->cn[0] && s->kind_session)
         s->c->log_sink(s->c->log_sink_ud, s->cn, NULL);
+    if (s->log_peer && s->c->agent.logs) {
+        json_t *m = json_pack("{s:s,s:I}", "t", "peergone", "peer", (json_int_t)s->log_peer);
+        if (m)
+            s->c->agent.logs(s->c->agent.ud, m);
+        json_decref(m);
+    }
     s->ch = NULL;
     schan_unlink(s);
     schan_unref(s);
@@ -1060,6 +1101,25 @@ static void on_rpc_done(int status, const struct err *err, const char *id, void 
     free(rc);
 }
 
+/* A follower's service logs request: served by the node's log code, which
+ * answers through mgr_cluster_peer_send (s->log_peer). */
+static void rpc_logs(struct schan *s, json_t *o)
+{
+    struct mgr_cluster *c = s->c;
+    bool start = strcmp(jstr(o, "t"), "logs") == 0;
+
+    if (!s->log_peer)
+        s->log_peer = ++c->log_peer_next;
+    if (start && (!c->agent.logs || !mgr_cluster_is_leader(c))) {
+        (void)send_json(s->ch, json_pack("{s:s,s:O,s:s}", "t", "logend", "req",
+                                         json_object_get(o, "req"), "error", "not the leader"));
+        return;
+    }
+    if (!c->agent.logs || json_object_set_new(o, "peer", json_integer((json_int_t)s->log_peer)))
+        return;
+    c->agent.logs(c->agent.ud, o);
+}
+
 static void on_rpc_msg(struct rft_chan *ch, const void *data, size_t len)
 {
     struct schan *s = rft_chan_data(ch);
@@ -1072,6 +1132,11 @@ static void on_rpc_msg(struct rft_chan *ch, const void *data, size_t len)
     struct err e = {0};
     int r;
 
+    if (o && (strcmp(jstr(o, "t"), "logs") == 0 || strcmp(jstr(o, "t"), "logstop") == 0)) {
+        rpc_logs(s, o);
+        json_decref(o);
+        return;
+    }
     if (!o || strcmp(jstr(o, "t"), "propose") != 0) {
         json_decref(o);
         rft_chan_close(ch);
@@ -2626,6 +2691,97 @@ void mgr_cluster_set_log_sink(struct mgr_cluster *c, mgr_cluster_log_fn fn, void
 {
     c->log_sink = fn;
     c->log_sink_ud = ud;
+}
+
+/* ---- service logs: a follower's requests proxied to the leader ------------------ */
+
+bool mgr_cluster_is_leader(const struct mgr_cluster *c)
+{
+    return c->disp && c->leader_ready && c->rft && rft_ready_as_leader(c->rft);
+}
+
+void mgr_cluster_set_logfwd_sink(struct mgr_cluster *c, mgr_cluster_logfwd_fn fn, void *ud)
+{
+    c->logfwd_fn = fn;
+    c->logfwd_ud = ud;
+}
+
+int mgr_cluster_send_to_leader(struct mgr_cluster *c, json_t *msg)
+{
+    char laddr[ADDR_MAX];
+    uint64_t lid = 0;
+    struct pending_send *p;
+    char *frame;
+    struct err e;
+    int r;
+
+    if (!c->rft || rft_leader(c->rft, &lid, laddr) < 0 || lid == c->raft_id) {
+        json_decref(msg);
+        return ERR_NOT_LEADER;
+    }
+    frame = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (!frame)
+        return -ENOMEM;
+    if (c->fwd && strcmp(c->fwd_addr, laddr) != 0) {
+        /* the channel goes to a former leader (as in fwd_send) */
+        rft_chan_close(c->fwd);
+        c->fwd = NULL;
+        fwd_fail_all(c, ERR_NOT_LEADER, MGR_MSG_NO_LEADER);
+    }
+    if (c->fwd) {
+        if (c->logfwd_ch && c->logfwd_ch != c->fwd)
+            logfwd_drop(c); /* requests on a replaced channel get no answer */
+        r = rft_chan_send(c->fwd, frame, strlen(frame));
+        free(frame);
+        if (r == 0)
+            c->logfwd_ch = c->fwd;
+        return r;
+    }
+    if (c->fwd_dial && strcmp(c->fwd_addr, laddr) != 0) {
+        free(frame);
+        return ERR_NOT_LEADER;
+    }
+    if (c->logfwd_ch)
+        logfwd_drop(c); /* that channel is closing: its requests get no answer */
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        free(frame);
+        return -ENOMEM;
+    }
+    p->frame = frame;
+    p->next = fwd_queue;
+    fwd_queue = p;
+    if (!c->fwd_dial) {
+        snprintf(c->fwd_addr, sizeof(c->fwd_addr), "%s", laddr);
+        if (rft_dial(c->loop, c->cli, laddr, NULL, RFT_KIND_RPC, "", 0, on_fwd_dialed, c,
+                     &c->fwd_dial, &e) < 0) {
+            c->fwd_dial = NULL;
+            fwd_queue = p->next;
+            free(p->frame);
+            free(p);
+            return ERR_NOT_LEADER;
+        }
+    }
+    c->logfwd_pending = true;
+    return 0;
+}
+
+int mgr_cluster_peer_send(struct mgr_cluster *c, uint64_t peer, json_t *msg)
+{
+    struct schan *s = c->schans;
+
+    while (s && s->log_peer != peer)
+        s = s->next;
+    if (!peer || !s || !s->ch) {
+        json_decref(msg);
+        return -ENOTCONN;
+    }
+    if (rft_chan_pending(s->ch) > AGENT_LOG_QUEUE_MAX) {
+        json_decref(msg);
+        return -ENOBUFS;
+    }
+    return send_json(s->ch, msg);
 }
 
 /* ---- role switch on this node (promotion / demotion) ----------------------- */

@@ -61,7 +61,10 @@ struct mgr_agent_ops {
     void (*left)(void *ud);
     /* service logs: a {"t":"logs"} or {"t":"logstop"} request from the leader
      * (borrowed; answers go through mgr_cluster_agent_send), or NULL when the
-     * session ended (stop every log stream) */
+     * session ended (stop every log stream). On the leader it also gets the
+     * requests follower managers proxy over their RPC channel: the same kinds
+     * carrying "peer" (an id > 0; answers go through mgr_cluster_peer_send),
+     * and {"t":"peergone", peer} when that channel closed. */
     void (*logs)(void *ud, json_t *msg);
 };
 
@@ -135,5 +138,23 @@ int mgr_cluster_send_to_node(struct mgr_cluster *c, const char *node_id, json_t 
  * sessions go (msg borrowed); msg NULL: node_id's session ended. */
 typedef void (*mgr_cluster_log_fn)(void *ud, const char *node_id, json_t *msg);
 void mgr_cluster_set_log_sink(struct mgr_cluster *c, mgr_cluster_log_fn fn, void *ud);
+
+/* Proxying from a follower manager to the leader over the RPC channel that
+ * carries forwarded writes (frames well below RFT_MAX_FRAME):
+ *   follower -> leader {"t":"logs", req, ...} / {"t":"logstop", req}
+ *   leader -> follower {"t":"loglines", req, lines} ... {"t":"logend", req
+ *                      [, error]} */
+/* This manager leads and its dispatcher runs (agent sessions reach it). */
+bool mgr_cluster_is_leader(const struct mgr_cluster *c);
+/* Follower side: send msg (stolen) to the leader, dialing it when needed;
+ * ERR_NOT_LEADER when no other node is known to lead. */
+int mgr_cluster_send_to_leader(struct mgr_cluster *c, json_t *msg);
+/* Follower side: where the leader's answers go (msg borrowed); msg NULL: the
+ * channel to the leader dropped, every request sent on it is over. */
+typedef void (*mgr_cluster_logfwd_fn)(void *ud, json_t *msg);
+void mgr_cluster_set_logfwd_sink(struct mgr_cluster *c, mgr_cluster_logfwd_fn fn, void *ud);
+/* Leader side: answer the follower behind peer (msg stolen); -ENOTCONN when
+ * its channel is gone, -ENOBUFS while too much is queued to it. */
+int mgr_cluster_peer_send(struct mgr_cluster *c, uint64_t peer, json_t *msg);
 
 #endif

@@ -18,9 +18,22 @@
  * hangs. Without follow every line is collected and written in time order
  * across tasks and nodes; with follow lines are written as they come.
  *
- * On a follower manager there is no session to the other nodes: the answer
- * holds this node's tasks only, and shoald logs a warning (the CLI would
- * abort on a stream-3 error frame, so nothing is said to the client).
+ * A follower manager has no session to the other nodes: it hands the whole
+ * request to the leader over the RPC channel of its forwarded writes
+ * (manager/cluster.h, mgr_cluster_send_to_leader):
+ *   follower -> leader {"t":"logs", req, ref, task (bool), follow, tail,
+ *                      since, stdout, stderr}
+ *   leader -> follower {"t":"loglines", req, lines:[{task, node, service,
+ *                      stream, ts, line}]} (the first one possibly empty with
+ *                      follow), then {"t":"logend", req [, error]}
+ *   follower -> leader {"t":"logstop", req} when its client went away
+ * The leader runs the same collection as for its own clients (SLOG_PEER)
+ * and sends the lines it would have written, already sorted without follow.
+ * When the leader refuses, does not answer within FWD_WAIT_MS (no follow),
+ * or the channel drops, the follower answers with its own node's tasks
+ * (with follow after a started stream: their new lines only), and shoald
+ * logs a warning (the CLI would abort on a stream-3 error frame, so nothing
+ * is said to the client).
  *
  * Each frame carries one line: [timestamp ' '] details ' ' line, where the
  * details are com.docker.swarm.node.id=..,com.docker.swarm.service.id=..,
@@ -444,32 +457,11 @@ static void agent_logs_start(json_t *msg)
     }
 }
 
-void node_service_logs_agent(void *ud, json_t *msg)
-{
-    const char *t;
-
-    (void)ud;
-    if (!node_current || !node_current->rt)
-        return;
-    if (!msg) {
-        while (areqs)
-            areq_free(areqs);
-        return;
-    }
-    t = jstr(msg, "t");
-    if (strcmp(t, "logs") == 0) {
-        agent_logs_start(msg);
-    } else if (strcmp(t, "logstop") == 0) {
-        json_int_t req = json_integer_value(json_object_get(msg, "req"));
-        for (struct areq *a = areqs; a; a = a->next)
-            if (a->req == req) {
-                areq_free(a);
-                break;
-            }
-    }
-}
-
 /* ---- API side ------------------------------------------------------------------- */
+
+/* a follower waits this long for the leader's answer (the leader itself
+ * waits REMOTE_WAIT_MS for its agents) */
+#define FWD_WAIT_MS (REMOTE_WAIT_MS + 2000)
 
 struct stask {
     char id[MGR_ID_LEN + 1];
@@ -493,12 +485,30 @@ struct ent {
     size_t len;
 };
 
+enum slog_mode {
+    SLOG_LOCAL,   /* an HTTP request answered here (leader, or a follower on its own) */
+    SLOG_PROXIED, /* an HTTP request on a follower, answered from the leader's frames */
+    SLOG_PEER,    /* on the leader: a follower's request, lines go back as frames */
+};
+
 struct slog {
     struct slog *next;
-    json_int_t req_id;
-    struct http_req *req;
+    enum slog_mode mode;
+    json_int_t req_id;    /* ours: in the requests to agents and to the leader */
+    struct http_req *req; /* NULL for SLOG_PEER */
     uv_timer_t timer;
+    struct lrd_opts o;
     bool follow, timestamps, tty, finished;
+    /* SLOG_PROXIED */
+    bool leader_open; /* the leader may still send (logstop when we finish) */
+    bool got_lines;   /* the leader has sent lines (or its first, empty batch) */
+    /* SLOG_PEER */
+    uint64_t peer;
+    json_int_t peer_req;
+    bool peer_gone;
+    json_t *batch;
+    size_t batch_bytes;
+    bool sent_any;
     struct stask *t;
     size_t n_t;
     struct snode *nodes;
@@ -511,6 +521,55 @@ static struct slog *slogs;
 static json_int_t next_req_id = 1;
 static bool sink_set;
 
+static struct mgr_cluster *cluster(void)
+{
+    return node_current ? node_current->cluster : NULL;
+}
+
+/* SLOG_PEER: send the batched lines to the follower. force: also an empty
+ * batch when nothing was sent yet (tells a following follower that the
+ * leader is streaming). */
+static void slog_peer_flush(struct slog *sl, bool force)
+{
+    struct mgr_cluster *c = cluster();
+    json_t *lines = sl->batch;
+    int r;
+
+    if (sl->peer_gone || !lines || !c)
+        return;
+    if (json_array_size(lines) == 0 && (sl->sent_any || !force))
+        return;
+    sl->batch = json_array();
+    sl->batch_bytes = 0;
+    sl->sent_any = true;
+    r = mgr_cluster_peer_send(
+        c, sl->peer,
+        json_pack("{s:s,s:I,s:o}", "t", "loglines", "req", sl->peer_req, "lines", lines));
+    if (r == -ENOTCONN)
+        sl->peer_gone = true;
+    else if (r == -ENOBUFS)
+        log_debug("service logs: the follower reads too slowly, lines dropped");
+}
+
+static void slog_peer_add(struct slog *sl, size_t ti, int stream, int64_t ts, const char *text,
+                          size_t len)
+{
+    const struct stask *t = &sl->t[ti];
+    size_t cut = utf8_cut(text, len, MAX_LINE_BYTES);
+    json_t *l;
+
+    if (sl->peer_gone || !sl->batch)
+        return;
+    l = json_pack("{s:s,s:s,s:s,s:i,s:I,s:s%}", "task", t->id, "node", t->node, "service",
+                  t->service, "stream", stream, "ts", (json_int_t)ts, "line", text, cut);
+    if (!l)
+        return;
+    json_array_append_new(sl->batch, l);
+    sl->batch_bytes += cut + 256;
+    if (sl->batch_bytes >= BATCH_BYTES)
+        slog_peer_flush(sl, false);
+}
+
 static void slog_write(struct slog *sl, size_t ti, int stream, int64_t ts, const char *text,
                        size_t len)
 {
@@ -519,6 +578,10 @@ static void slog_write(struct slog *sl, size_t ti, int stream, int64_t ts, const
     struct buf out;
     bool nl = len > 0 && text[len - 1] == '\n';
 
+    if (sl->mode == SLOG_PEER) {
+        slog_peer_add(sl, ti, stream, ts, text, len);
+        return;
+    }
     buf_init(&out);
     if (!sl->tty)
         (void)buf_append(&out, hdr, sizeof(hdr));
@@ -580,6 +643,11 @@ static void slog_line(void *owner, size_t ti, int stream, int64_t ts, const char
     sl->n_ents++;
 }
 
+static void slog_flush_cb(void *owner)
+{
+    slog_peer_flush(owner, false);
+}
+
 static int cmp_ent(const void *a, const void *b)
 {
     const struct ent *x = a, *y = b;
@@ -598,13 +666,15 @@ static void slog_closed(uv_handle_t *h)
     free(sl->ents);
     free(sl->t);
     free(sl->nodes);
-    http_req_unref(sl->req);
+    json_decref(sl->batch);
+    if (sl->req)
+        http_req_unref(sl->req);
     free(sl);
 }
 
 static void slog_finish(struct slog *sl)
 {
-    struct mgr_cluster *c = node_current->cluster;
+    struct mgr_cluster *c = cluster();
 
     if (sl->finished)
         return;
@@ -613,7 +683,7 @@ static void slog_finish(struct slog *sl)
             *pp = sl->next;
             break;
         }
-    if (!sl->follow && !sl->req->aborted) {
+    if (!sl->follow && (sl->req ? !sl->req->aborted : !sl->peer_gone)) {
         qsort(sl->ents, sl->n_ents, sizeof(*sl->ents), cmp_ent);
         for (size_t i = 0; i < sl->n_ents; i++)
             slog_write(sl, sl->ents[i].task, sl->ents[i].stream, sl->ents[i].ts, sl->ents[i].text,
@@ -628,20 +698,30 @@ static void slog_finish(struct slog *sl)
             (void)mgr_cluster_send_to_node(c, sl->nodes[i].id, m);
         json_decref(m);
     }
+    if (sl->mode == SLOG_PROXIED && sl->leader_open && c)
+        (void)mgr_cluster_send_to_leader(c,
+                                         json_pack("{s:s,s:I}", "t", "logstop", "req", sl->req_id));
     for (size_t i = 0; i < sl->n_t; i++) {
         lrd_free(sl->t[i].rd);
         sl->t[i].rd = NULL;
     }
-    sl->req->data = NULL;
-    sl->req->on_abort = NULL;
-    http_stream_end(sl->req);
+    if (sl->mode == SLOG_PEER) {
+        slog_peer_flush(sl, false);
+        if (!sl->peer_gone && c)
+            (void)mgr_cluster_peer_send(c, sl->peer,
+                                        json_pack("{s:s,s:I}", "t", "logend", "req", sl->peer_req));
+    } else {
+        sl->req->data = NULL;
+        sl->req->on_abort = NULL;
+        http_stream_end(sl->req);
+    }
     uv_timer_stop(&sl->timer);
     uv_close((uv_handle_t *)&sl->timer, slog_closed);
 }
 
 static void slog_check_done(struct slog *sl)
 {
-    if (sl->follow || sl->finished)
+    if (sl->follow || sl->finished || sl->mode == SLOG_PROXIED)
         return;
     for (size_t i = 0; i < sl->n_nodes; i++)
         if (!sl->nodes[i].done)
@@ -649,10 +729,66 @@ static void slog_check_done(struct slog *sl)
     slog_finish(sl);
 }
 
+/* Read the logs of this node's tasks (with follow: keep reading). */
+static void slog_open_local(struct slog *sl, const struct lrd_opts *o)
+{
+    const char *self = mgr_cluster_node_id(cluster());
+
+    for (size_t i = 0; i < sl->n_t; i++) {
+        struct rt_container *ct = NULL;
+        if (strcmp(sl->t[i].node, self) != 0 || sl->t[i].rd || !sl->t[i].container[0] ||
+            rt_container_find(node_current->rt, sl->t[i].container, &ct, NULL) < 0)
+            continue;
+        sl->t[i].rd = lrd_open(ct, o, slog_line, sl, i);
+        if (!o->follow) {
+            lrd_free(sl->t[i].rd);
+            sl->t[i].rd = NULL;
+        } else if (sl->t[i].rd && sl->mode == SLOG_PEER) {
+            sl->t[i].rd->flush = slog_flush_cb;
+        }
+    }
+}
+
+/* A follower whose leader did not answer, or whose channel to it dropped:
+ * this node's own tasks, and with follow what they print from now on when
+ * the leader had already sent their backlog. */
+static void slog_fallback(struct slog *sl, const char *why)
+{
+    const char *self = mgr_cluster_node_id(cluster());
+    struct lrd_opts o = sl->o;
+    size_t k = 0;
+
+    if (sl->finished || sl->mode != SLOG_PROXIED)
+        return;
+    log_warn("service logs through the leader: %s; showing the tasks of this node", why);
+    sl->mode = SLOG_LOCAL;
+    sl->leader_open = false;
+    uv_timer_stop(&sl->timer);
+    /* this node's lines are read again from its own logs */
+    for (size_t i = 0; i < sl->n_ents; i++) {
+        if (strcmp(sl->t[sl->ents[i].task].node, self) == 0)
+            free(sl->ents[i].text);
+        else
+            sl->ents[k++] = sl->ents[i];
+    }
+    sl->n_ents = k;
+    if (sl->follow && sl->got_lines) {
+        o.tail = 0;
+        o.since_ns = 0;
+    }
+    slog_open_local(sl, &o);
+    if (!sl->follow)
+        slog_finish(sl);
+}
+
 static void on_slog_timeout(uv_timer_t *t)
 {
     struct slog *sl = t->data;
 
+    if (sl->mode == SLOG_PROXIED) {
+        slog_fallback(sl, "no answer in time");
+        return;
+    }
     for (size_t i = 0; i < sl->n_nodes; i++)
         if (!sl->nodes[i].done)
             log_info("service logs: no answer from node %s, leaving its tasks out",
@@ -707,6 +843,86 @@ static void on_log_frame(void *ud, const char *node_id, json_t *msg)
                 break;
             }
         }
+        slog_peer_flush(sl, false);
+    }
+}
+
+/* The index of task id in sl->t, added (with the leader's node and service)
+ * when this follower's store does not know it yet; -1 without memory. */
+static ssize_t slog_task(struct slog *sl, const char *id, const char *node, const char *service)
+{
+    struct stask *n;
+
+    for (size_t k = 0; k < sl->n_t; k++)
+        if (strcmp(sl->t[k].id, id) == 0)
+            return (ssize_t)k;
+    n = realloc(sl->t, (sl->n_t + 1) * sizeof(*n));
+    if (!n)
+        return -1;
+    sl->t = n;
+    memset(&n[sl->n_t], 0, sizeof(*n));
+    snprintf(n[sl->n_t].id, sizeof(n[0].id), "%s", id);
+    snprintf(n[sl->n_t].node, sizeof(n[0].node), "%s", node);
+    snprintf(n[sl->n_t].service, sizeof(n[0].service), "%s", service);
+    return (ssize_t)sl->n_t++;
+}
+
+/* Frames from the leader on a follower (its answers to our proxied
+ * requests). msg NULL: the channel to the leader dropped. */
+static void on_leader_frame(void *ud, json_t *msg)
+{
+    json_int_t req;
+    struct slog *sl;
+    json_t *lines, *l;
+    size_t i;
+
+    (void)ud;
+    if (!msg) {
+        /* (each fallback turns its request into a local one) */
+        for (;;) {
+            for (sl = slogs; sl && sl->mode != SLOG_PROXIED; sl = sl->next)
+                ;
+            if (!sl)
+                return;
+            slog_fallback(sl, "the channel to the leader dropped");
+        }
+    }
+    req = json_integer_value(json_object_get(msg, "req"));
+    for (sl = slogs; sl && !(sl->mode == SLOG_PROXIED && sl->req_id == req); sl = sl->next)
+        ;
+    if (strcmp(jstr(msg, "t"), "logend") == 0) {
+        if (!sl)
+            return;
+        if (json_object_get(msg, "error") || sl->follow) {
+            slog_fallback(sl, json_object_get(msg, "error") ? jstr(msg, "error")
+                                                            : "the leader ended the stream");
+            return;
+        }
+        sl->leader_open = false;
+        slog_finish(sl);
+        return;
+    }
+    if (!sl) {
+        /* a stream nobody reads any more (we gave up on it) */
+        if (cluster())
+            (void)mgr_cluster_send_to_leader(cluster(),
+                                             json_pack("{s:s,s:I}", "t", "logstop", "req", req));
+        return;
+    }
+    sl->got_lines = true;
+    lines = json_object_get(msg, "lines");
+    json_array_foreach(lines, i, l)
+    {
+        json_t *text = json_object_get(l, "line");
+        int stream = (int)json_integer_value(json_object_get(l, "stream"));
+        ssize_t k;
+        if (!json_is_string(text))
+            continue;
+        k = slog_task(sl, jstr(l, "task"), jstr(l, "node"), jstr(l, "service"));
+        if (k >= 0)
+            slog_line(sl, (size_t)k, stream == 2 ? 2 : 1,
+                      (int64_t)json_integer_value(json_object_get(l, "ts")),
+                      json_string_value(text), json_string_length(text));
     }
 }
 
@@ -748,10 +964,37 @@ static int add_task(struct slog *sl, const MgrTask *t)
     return 0;
 }
 
+/* The tasks of service (or task) ref that have a container, and the TTY
+ * setting of its spec. */
+static int slog_collect(struct slog *sl, const struct mgr_store *s, const char *ref, bool is_task,
+                        struct err *e)
+{
+    if (is_task) {
+        const MgrTask *t;
+        int r = mgr_store_task_find(s, ref, &t, e);
+        if (r < 0)
+            return r;
+        sl->tty = spec_tty(t->spec_json, true);
+        return add_task(sl, t);
+    }
+    const MgrService *sv;
+    const MgrTask **tasks = NULL;
+    size_t n = 0;
+    int r = mgr_store_service_find(s, ref, &sv, e);
+    if (r < 0)
+        return r;
+    sl->tty = spec_tty(sv->spec_json, false);
+    if (mgr_store_tasks_of_service(s, sv->id, &tasks, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            (void)add_task(sl, tasks[i]);
+    free(tasks);
+    return 0;
+}
+
+/* Leader: ask every other node that runs one of the tasks. */
 static void slog_start_remote(struct slog *sl, struct mgr_cluster *c, const struct lrd_opts *o)
 {
     const char *self = mgr_cluster_node_id(c);
-    bool warned = false;
 
     for (size_t i = 0; i < sl->n_t; i++) {
         const char *node = sl->t[i].node;
@@ -771,13 +1014,6 @@ static void slog_start_remote(struct slog *sl, struct mgr_cluster *c, const stru
                       "stdout", o->out, "stderr", o->err, "tasks", tasks);
         int r = m ? mgr_cluster_send_to_node(c, node, m) : -ENOMEM;
         json_decref(m);
-        if (r == ERR_NOT_LEADER) {
-            if (!warned)
-                log_warn("service logs on a follower manager: only the tasks of this node "
-                         "are shown (ask the leader for all of them)");
-            warned = true;
-            continue;
-        }
         if (r < 0) {
             log_info("service logs: node %s is not reachable, leaving its tasks out", node);
             continue;
@@ -792,6 +1028,48 @@ static void slog_start_remote(struct slog *sl, struct mgr_cluster *c, const stru
     }
 }
 
+/* Run sl (tasks collected): on a follower, hand the whole request to the
+ * leader; on the leader (or a follower that cannot reach it), read this
+ * node's tasks and ask the other nodes. */
+static void slog_start(struct slog *sl, struct mgr_cluster *c, const char *ref, bool is_task)
+{
+    bool leads = mgr_cluster_is_leader(c);
+
+    if (!sink_set) {
+        mgr_cluster_set_log_sink(c, on_log_frame, NULL);
+        mgr_cluster_set_logfwd_sink(c, on_leader_frame, NULL);
+        sink_set = true;
+    }
+    sl->req_id = next_req_id++;
+    uv_timer_init(node_current->loop, &sl->timer);
+    sl->timer.data = sl;
+    sl->next = slogs;
+    slogs = sl;
+    if (sl->mode == SLOG_LOCAL && !leads) {
+        json_t *m = json_pack("{s:s,s:I,s:s,s:b,s:b,s:I,s:I,s:b,s:b}", "t", "logs", "req",
+                              sl->req_id, "ref", ref, "task", is_task, "follow", sl->o.follow,
+                              "tail", (json_int_t)sl->o.tail, "since", (json_int_t)sl->o.since_ns,
+                              "stdout", sl->o.out, "stderr", sl->o.err);
+        if (mgr_cluster_send_to_leader(c, m) == 0) {
+            sl->mode = SLOG_PROXIED;
+            sl->leader_open = true;
+            if (!sl->follow)
+                uv_timer_start(&sl->timer, on_slog_timeout, FWD_WAIT_MS, 0);
+            return;
+        }
+        log_warn("service logs on a follower manager without a reachable leader: only the "
+                 "tasks of this node are shown");
+    }
+    if (leads)
+        slog_start_remote(sl, c, &sl->o);
+    slog_open_local(sl, &sl->o);
+    if (!sl->follow)
+        uv_timer_start(&sl->timer, on_slog_timeout, REMOTE_WAIT_MS, 0);
+    else
+        slog_peer_flush(sl, true);
+    slog_check_done(sl);
+}
+
 static void service_logs(struct http_req *req, struct mgr_cluster *c, const struct mgr_store *s,
                          const char *ref, bool is_task)
 {
@@ -799,7 +1077,6 @@ static void service_logs(struct http_req *req, struct mgr_cluster *c, const stru
     struct lrd_opts o = {.tail = -1};
     struct slog *sl;
     struct err e = {0};
-    const char *self = mgr_cluster_node_id(c);
 
     if (tail && *tail && strcmp(tail, "all") != 0) {
         int64_t v;
@@ -825,61 +1102,118 @@ static void service_logs(struct http_req *req, struct mgr_cluster *c, const stru
         http_reply_error(req, 500, "out of memory");
         return;
     }
+    sl->mode = SLOG_LOCAL;
+    sl->o = o;
     sl->follow = o.follow;
     sl->timestamps = http_query_bool(req, "timestamps", false);
-    if (is_task) {
-        const MgrTask *t;
-        if (mgr_store_task_find(s, ref, &t, &e) < 0 || add_task(sl, t) < 0) {
-            free(sl->t);
-            free(sl);
-            reply_store_err(req, &e);
-            return;
-        }
-        sl->tty = spec_tty(t->spec_json, true);
-    } else {
-        const MgrService *sv;
-        const MgrTask **tasks = NULL;
-        size_t n = 0;
-        if (mgr_store_service_find(s, ref, &sv, &e) < 0) {
-            free(sl);
-            reply_store_err(req, &e);
-            return;
-        }
-        sl->tty = spec_tty(sv->spec_json, false);
-        if (mgr_store_tasks_of_service(s, sv->id, &tasks, &n) == 0)
-            for (size_t i = 0; i < n; i++)
-                (void)add_task(sl, tasks[i]);
-        free(tasks);
+    if (slog_collect(sl, s, ref, is_task, &e) < 0) {
+        free(sl->t);
+        free(sl);
+        reply_store_err(req, &e);
+        return;
     }
-    if (!sink_set) {
-        mgr_cluster_set_log_sink(c, on_log_frame, NULL);
-        sink_set = true;
-    }
-    sl->req_id = next_req_id++;
     http_req_ref(req);
     sl->req = req;
     req->data = sl;
     req->on_abort = on_slog_abort;
-    uv_timer_init(node_current->loop, &sl->timer);
-    sl->timer.data = sl;
-    sl->next = slogs;
-    slogs = sl;
     http_stream_begin(req, 200, NULL);
-    slog_start_remote(sl, c, &o);
-    for (size_t i = 0; i < sl->n_t; i++) {
-        struct rt_container *ct = NULL;
-        if (strcmp(sl->t[i].node, self) != 0 ||
-            rt_container_find(node_current->rt, sl->t[i].container, &ct, NULL) < 0)
-            continue;
-        sl->t[i].rd = lrd_open(ct, &o, slog_line, sl, i);
-        if (!o.follow) {
-            lrd_free(sl->t[i].rd);
-            sl->t[i].rd = NULL;
-        }
+    slog_start(sl, c, ref, is_task);
+}
+
+/* ---- leader side of a follower's request ---------------------------------------- */
+
+static void peer_logs_start(uint64_t peer, json_t *msg)
+{
+    struct mgr_cluster *c = cluster();
+    const struct mgr_store *s = c ? mgr_cluster_store(c) : NULL;
+    json_int_t preq = json_integer_value(json_object_get(msg, "req"));
+    struct slog *sl = calloc(1, sizeof(*sl));
+    struct err e = {0};
+    const char *ref = jstr(msg, "ref");
+    bool is_task = json_is_true(json_object_get(msg, "task"));
+
+    if (!c)
+        goto fail;
+    if (!sl || !s || (sl->batch = json_array()) == NULL) {
+        err_set(&e, -ENOMEM, "out of memory");
+        goto fail;
     }
-    if (!o.follow)
-        uv_timer_start(&sl->timer, on_slog_timeout, REMOTE_WAIT_MS, 0);
-    slog_check_done(sl);
+    sl->mode = SLOG_PEER;
+    sl->peer = peer;
+    sl->peer_req = preq;
+    sl->o = (struct lrd_opts){
+        .out = json_is_true(json_object_get(msg, "stdout")),
+        .err = json_is_true(json_object_get(msg, "stderr")),
+        .follow = json_is_true(json_object_get(msg, "follow")),
+        .tail = json_object_get(msg, "tail")
+                    ? (int64_t)json_integer_value(json_object_get(msg, "tail"))
+                    : -1,
+        .since_ns = (int64_t)json_integer_value(json_object_get(msg, "since")),
+    };
+    sl->follow = sl->o.follow;
+    if (slog_collect(sl, s, ref, is_task, &e) < 0)
+        goto fail;
+    slog_start(sl, c, ref, is_task);
+    return;
+fail:
+    if (c)
+        (void)mgr_cluster_peer_send(c, peer,
+                                    json_pack("{s:s,s:I,s:s}", "t", "logend", "req", preq, "error",
+                                              e.msg[0] ? e.msg : "failed"));
+    if (sl) {
+        free(sl->t);
+        json_decref(sl->batch);
+        free(sl);
+    }
+}
+
+/* A follower's logstop (req >= 0) or its channel closed (req < 0: all). */
+static void peer_logs_stop(uint64_t peer, json_int_t req)
+{
+    for (struct slog *sl = slogs, *next; sl; sl = next) {
+        next = sl->next;
+        if (sl->mode != SLOG_PEER || sl->peer != peer || (req >= 0 && sl->peer_req != req))
+            continue;
+        if (req < 0)
+            sl->peer_gone = true;
+        slog_finish(sl);
+    }
+}
+
+void node_service_logs_agent(void *ud, json_t *msg)
+{
+    json_int_t peer = msg ? json_integer_value(json_object_get(msg, "peer")) : 0;
+    json_int_t req = msg ? json_integer_value(json_object_get(msg, "req")) : 0;
+    const char *t;
+
+    (void)ud;
+    if (!node_current || !node_current->rt)
+        return;
+    if (!msg) {
+        while (areqs)
+            areq_free(areqs);
+        return;
+    }
+    t = jstr(msg, "t");
+    if (peer > 0) {
+        /* proxied by a follower manager (this node leads) */
+        if (strcmp(t, "logs") == 0)
+            peer_logs_start((uint64_t)peer, msg);
+        else if (strcmp(t, "logstop") == 0)
+            peer_logs_stop((uint64_t)peer, req < 0 ? 0 : req);
+        else if (strcmp(t, "peergone") == 0)
+            peer_logs_stop((uint64_t)peer, -1);
+        return;
+    }
+    if (strcmp(t, "logs") == 0) {
+        agent_logs_start(msg);
+    } else if (strcmp(t, "logstop") == 0) {
+        for (struct areq *a = areqs; a; a = a->next)
+            if (a->req == req) {
+                areq_free(a);
+                break;
+            }
+    }
 }
 
 /* "/<base>/<ref>/logs": copies ref. */
