@@ -464,6 +464,11 @@ struct cli_task_print_opts {
 };
 int cli_task_print(json_t *tasks, const struct cli_task_print_opts *o, struct buf *out,
                    struct err *err);
+/* GET /tasks with the user's -f filters plus extra (key -> {value:true})
+ * and print them like `service ps` (names resolved unless no_resolve). */
+int cli_tasks_print_filtered(struct cli_ctx *ctx, const struct cli_strv *user_filters,
+                             json_t *extra, bool quiet, bool no_trunc, bool no_resolve,
+                             const char *format, struct err *err);
 /* `service ls` of a GET /services array (sorted by name). */
 int cli_service_ls_render(json_t *services, bool quiet, const char *format, struct buf *out,
                           struct err *err);

@@ -3281,6 +3281,51 @@ static int ps_node_filter(struct cli_ctx *ctx, json_t *filter, struct err *err)
     return r;
 }
 
+int cli_tasks_print_filtered(struct cli_ctx *ctx, const struct cli_strv *user_filters,
+                             json_t *extra, bool quiet, bool no_trunc, bool no_resolve,
+                             const char *format, struct err *err)
+{
+    struct cli_task_print_opts po = {0};
+    json_t *filter = NULL, *tasks = NULL, *k;
+    const char *key;
+    struct buf q, out;
+    int r;
+
+    buf_init(&q);
+    buf_init(&out);
+    po.service_names = json_object();
+    po.node_names = json_object();
+    r = filters_obj(user_filters, &filter, err);
+    if (r >= 0 && (!po.service_names || !po.node_names))
+        r = err_set(err, -ENOMEM, "out of memory");
+    if (r >= 0 && extra)
+        json_object_foreach(extra, key, k) json_object_set(filter, key, k);
+    if (r >= 0)
+        r = ps_node_filter(ctx, filter, err);
+    if (r >= 0 && json_filters(filter, &q) < 0)
+        r = err_set(err, -ENOMEM, "out of memory");
+    if (r >= 0)
+        r = cli_call(&ctx->client, "GET", "/tasks", q.data, NULL, &tasks, err);
+    if (r >= 0 && resolve_names(ctx, tasks, no_resolve, po.service_names, po.node_names) < 0)
+        r = err_set(err, -ENOMEM, "out of memory");
+    if (r >= 0) {
+        po.trunc = !no_trunc; /* docker truncates -q output too */
+        po.quiet = quiet;
+        po.format = format;
+        po.now_ns = time_now_ns();
+        r = cli_task_print(tasks, &po, &out, err);
+    }
+    if (r >= 0 && out.len)
+        (void)cli_out(STDOUT_FILENO, out.data, out.len);
+    json_decref(filter);
+    json_decref(tasks);
+    json_decref(po.service_names);
+    json_decref(po.node_names);
+    buf_release(&q);
+    buf_release(&out);
+    return r;
+}
+
 static int service_ps(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct cli_task_print_opts po = {0};
@@ -3330,7 +3375,7 @@ static int service_ps(struct cli_ctx *ctx, int argc, char **argv)
     if (r >= 0 && resolve_names(ctx, tasks, no_resolve, po.service_names, po.node_names) < 0)
         r = err_set(&err, -ENOMEM, "out of memory");
     if (r >= 0) {
-        po.trunc = !no_trunc && !quiet;
+        po.trunc = !no_trunc; /* docker truncates -q output too */
         po.quiet = quiet;
         po.format = format;
         po.now_ns = time_now_ns();

@@ -1229,8 +1229,6 @@ static int node_rm(struct cli_ctx *ctx, int argc, char **argv)
 
 static int node_ps(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const char *const hdr[] = {
-        "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"};
     bool quiet = false, no_trunc = false, no_resolve = false;
     struct cli_strv filters = {0};
     const char *format = NULL;
@@ -1245,46 +1243,50 @@ static int node_ps(struct cli_ctx *ctx, int argc, char **argv)
     const struct cli_cmd_spec spec = {
         "node ps",
         "[OPTIONS] [NODE...]",
-        "List tasks running on one or more nodes, defaults to current node.\n\n"
-        "Note: shoal has no swarm services yet, so no node has tasks: this prints the\n"
-        "table header only (tasks arrive with services).",
+        "List tasks running on one or more nodes, defaults to current node",
         flags,
         false,
         0,
         -1};
     struct cli_strv args;
     char self[128] = "";
+    struct err err = {0};
+    json_t *ids = json_object(), *extra = json_object();
     int ex, rc, status = 0;
 
-    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK)
+    if ((rc = cli_flags_parse(&spec, argc, argv, &args, &ex)) != CLI_FLAGS_OK) {
+        json_decref(ids);
+        json_decref(extra);
         return rc == CLI_FLAGS_HELP ? 0 : ex;
-    cli_strv_release(&filters);
-    for (size_t i = 0; i < (args.n ? args.n : 1); i++) {
-        struct err err = {0};
+    }
+    for (size_t i = 0; ids && i < (args.n ? args.n : 1); i++) {
         const char *id;
         json_t *node = NULL;
         int r = resolve_node(ctx, args.n ? args.v[i] : "self", self, sizeof(self), &id, &err);
 
         if (r >= 0)
             r = get_node(ctx, id, &node, &err);
+        if (r >= 0)
+            json_object_set_new(ids, json_string_value(json_object_get(node, "ID")) ?: id,
+                                json_true());
         json_decref(node);
         if (r < 0) {
             cli_print_err(ctx, &err);
             status = 1;
         }
     }
-    cli_strv_release(&args);
-    if (status == 0 && !quiet && !format) {
-        struct cli_table t;
-        struct buf out;
-
-        cli_table_init(&t, ARRAY_SIZE(hdr));
-        buf_init(&out);
-        if (cli_table_add(&t, hdr) >= 0 && cli_table_render(&t, &out) >= 0)
-            (void)cli_out(1, out.data, out.len);
-        buf_release(&out);
-        cli_table_release(&t);
+    if (status == 0 && ids && extra) {
+        json_object_set(extra, "node", ids);
+        if (cli_tasks_print_filtered(ctx, &filters, extra, quiet, no_trunc, no_resolve, format,
+                                     &err) < 0) {
+            cli_print_err(ctx, &err);
+            status = 1;
+        }
     }
+    json_decref(ids);
+    json_decref(extra);
+    cli_strv_release(&filters);
+    cli_strv_release(&args);
     return status;
 }
 

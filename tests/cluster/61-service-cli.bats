@@ -191,6 +191,26 @@ print("\n".join(json.dumps(t["Spec"]["ContainerSpec"].get("Env")) for t in json.
     [[ ${lines[0]} =~ ^glob\.0@h[123]\ +\|\ tick[0-9]+$ ]]
 }
 
+@test "node ps: the tasks of this node and of a node by name, like docker's" {
+    run on 1 shoal node ps --filter desired-state=running
+    [ "$status" -eq 0 ]
+    [[ ${lines[0]} == "ID "*"NAME "*"IMAGE "*"NODE "*"DESIRED STATE "*"CURRENT STATE "* ]]
+    # every row is a task on h1 (the manager)
+    [ "${#lines[@]}" -ge 2 ]
+    for l in "${lines[@]:1}"; do
+        [[ $l == *" h1 "* ]]
+    done
+    # the same rows as the stock docker CLI prints
+    [ "$(on 1 shoal node ps -q --no-trunc --filter desired-state=running h2 | sort)" = \
+        "$(on 1 docker node ps -q --no-trunc --filter desired-state=running h2 | sort)" ]
+    # -q truncates like docker's unless --no-trunc
+    [ "$(on 1 shoal node ps -q --filter desired-state=running h2 | sort)" = \
+        "$(on 1 docker node ps -q --filter desired-state=running h2 | sort)" ]
+    run on 1 shoal node ps nosuchnode
+    [ "$status" -eq 1 ]
+    [[ $output == *"nosuchnode"* ]]
+}
+
 @test "service rm removes the services and every container" {
     run on 1 shoal service rm web glob nosuch
     [ "$status" -eq 1 ]
