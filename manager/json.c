@@ -3,6 +3,7 @@
  */
 #include "manager/json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,18 +132,51 @@ static void set_meta(json_t *o, const char *id, const Shoal__Store__Meta *m)
     json_object_set_new(o, "UpdatedAt", jtime(m ? m->updated_at_ns : 0));
 }
 
+/* The root's subject and key, decoded once per root: parsing the PEM costs
+ * far more than the rest of a node object (every GET /nodes/{id} needs it).
+ * A mutex, not loop-only state, as the helper may run on any thread. */
+static struct {
+    pthread_mutex_t lock;
+    char *pem, *subj, *pub;
+} tls_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static json_t *jtls_pack(const char *pem, const char *subj, const char *pub)
+{
+    return json_pack("{s:s,s:s,s:s}", "TrustRoot", pem, "CertIssuerSubject", subj,
+                     "CertIssuerPublicKey", pub);
+}
+
 static json_t *jtls_info(const char *ca_pem)
 {
-    char *subj = NULL, *pub = NULL;
+    char *subj = NULL, *pub = NULL, *copy;
     json_t *o;
 
-    if (!ca_pem || !ca_pem[0] || mgr_ca_tls_info(ca_pem, &subj, &pub, NULL) < 0)
-        return json_pack("{s:s,s:s,s:s}", "TrustRoot", "", "CertIssuerSubject", "",
-                         "CertIssuerPublicKey", "");
-    o = json_pack("{s:s,s:s,s:s}", "TrustRoot", ca_pem, "CertIssuerSubject", subj,
-                  "CertIssuerPublicKey", pub);
-    free(subj);
-    free(pub);
+    if (!ca_pem || !ca_pem[0])
+        return jtls_pack("", "", "");
+    pthread_mutex_lock(&tls_cache.lock);
+    if (tls_cache.pem && strcmp(tls_cache.pem, ca_pem) == 0) {
+        o = jtls_pack(ca_pem, tls_cache.subj, tls_cache.pub);
+        pthread_mutex_unlock(&tls_cache.lock);
+        return o;
+    }
+    pthread_mutex_unlock(&tls_cache.lock);
+    if (mgr_ca_tls_info(ca_pem, &subj, &pub, NULL) < 0)
+        return jtls_pack("", "", "");
+    o = jtls_pack(ca_pem, subj, pub);
+    copy = strdup(ca_pem);
+    if (copy) {
+        pthread_mutex_lock(&tls_cache.lock);
+        free(tls_cache.pem);
+        free(tls_cache.subj);
+        free(tls_cache.pub);
+        tls_cache.pem = copy;
+        tls_cache.subj = subj;
+        tls_cache.pub = pub;
+        pthread_mutex_unlock(&tls_cache.lock);
+    } else {
+        free(subj);
+        free(pub);
+    }
     return o;
 }
 

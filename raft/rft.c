@@ -39,10 +39,29 @@ struct prop {
     rft_propose_cb cb;
     void *data;
     struct prop *hnext;
+    struct prop *qnext;     /* submit queue, or the list of orphans applied */
+    struct raft_buffer buf; /* the entry, until it is submitted */
     uint8_t reqid[RFT_REQID_LEN];
     void *result;
     bool applied;
     bool dup;
+    bool orphan;   /* its batch's callback came before its own entry applied */
+    uint64_t term; /* the term it was submitted in */
+};
+
+/* Several proposals submitted in one raft_apply: libraft replicates them in
+ * one AppendEntries per follower (0.15 sends one message per raft_apply
+ * call), but calls back only for the first entry. Each entry finds its
+ * proposal by request id in fsm_apply; those not applied yet when the batch's
+ * callback comes are completed when their entry applies (orphans). */
+#define BATCH_MAX_ENTRIES 256
+#define BATCH_MAX_BYTES   (1u << 20)
+
+struct batch {
+    struct raft_apply req;
+    struct rft *r;
+    unsigned n;
+    struct prop *props[];
 };
 
 struct seen {
@@ -77,6 +96,12 @@ struct rft {
     uint32_t nbuckets, window, count, head;
     /* local proposals waiting for their entry */
     struct prop *pending[N_PENDING_BUCKETS];
+    /* proposals made during this loop iteration, submitted together from an
+     * idle handle; orphans whose entry applied, completed from there too */
+    uv_idle_t flush;
+    struct prop *q_head, **q_tail, *orphans_done;
+    unsigned n_orphans;
+    int open_handles;
     /* reachability as seen by the leader */
     struct seen *seen;
     size_t n_seen;
@@ -267,6 +292,23 @@ static void pending_del(struct rft *r, struct prop *p)
 
 /* ---- FSM bridge --------------------------------------------------------- */
 
+static void on_flush(uv_idle_t *h);
+static void prop_finish(struct rft *r, struct prop *p, int status);
+static void orphans_fail(struct rft *r, uint64_t keep_term, int status);
+
+/* An orphan's entry applied: complete it from the idle handle, outside
+ * libraft's apply loop (as libraft's own callbacks come after the apply). */
+static void orphan_applied(struct rft *r, struct prop *p)
+{
+    if (!p->orphan)
+        return;
+    p->orphan = false;
+    r->n_orphans--;
+    p->qnext = r->orphans_done;
+    r->orphans_done = p;
+    uv_idle_start(&r->flush, on_flush);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct rft *r = fsm->data;
@@ -287,6 +329,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         if (p) {
             p->applied = true;
             p->dup = true;
+            orphan_applied(r, p);
         }
         return 0;
     }
@@ -302,6 +345,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     if (p) {
         p->applied = true;
         p->result = res;
+        orphan_applied(r, p);
     } else if (res && r->user.free_result) {
         r->user.free_result(r->user.data, res);
     }
@@ -498,6 +542,8 @@ static void on_poll(uv_timer_t *t)
         if (was_ready && r->opts.leader_cb)
             r->opts.leader_cb(r, false, r->opts.cb_data);
     }
+    if (r->n_orphans > 0)
+        orphans_fail(r, leader ? r->raft.current_term : 0, ERR_NOT_LEADER);
     if (leader)
         note_contacts(r);
 }
@@ -588,6 +634,10 @@ int rft_open(uv_loop_t *loop, const struct rft_opts *opts, struct rft **ret, str
     raft_set_snapshot_trailing(&r->raft, r->opts.snapshot_trailing);
     uv_timer_init(loop, &r->poll);
     r->poll.data = r;
+    uv_idle_init(loop, &r->flush);
+    r->flush.data = r;
+    r->q_tail = &r->q_head;
+    r->open_handles = 2;
     *ret = r;
     return 0;
 fail:
@@ -640,12 +690,14 @@ int rft_start(struct rft *r, struct err *err)
     return 0;
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     struct rft *r = h->data;
     void (*cb)(void *) = r->close_cb;
     void *data = r->close_data;
 
+    if (--r->open_handles > 0)
+        return;
     free(r->ring);
     free(r->chain);
     free(r->buckets);
@@ -662,7 +714,8 @@ static void on_raft_closed(struct raft *raft)
 
     raft_uv_close(&r->io);
     rft__transport_release(&r->transport);
-    uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+    uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&r->flush, on_handle_closed);
 }
 
 void rft_close(struct rft *r, void (*cb)(void *data), void *data)
@@ -673,6 +726,20 @@ void rft_close(struct rft *r, void (*cb)(void *data), void *data)
     r->close_cb = cb;
     r->close_data = data;
     uv_timer_stop(&r->poll);
+    /* proposals not handed to libraft yet fail as its pending ones will */
+    uv_idle_stop(&r->flush);
+    while (r->orphans_done) {
+        struct prop *p = r->orphans_done;
+        r->orphans_done = p->qnext;
+        prop_finish(r, p, 0);
+    }
+    while (r->q_head) {
+        struct prop *p = r->q_head;
+        r->q_head = p->qnext;
+        prop_finish(r, p, rft_errno(RAFT_LEADERSHIPLOST));
+    }
+    r->q_tail = &r->q_head;
+    orphans_fail(r, 0, rft_errno(RAFT_LEADERSHIPLOST));
     if (r->ready && r->opts.leader_cb) {
         r->ready = false;
         r->opts.leader_cb(r, false, r->opts.cb_data);
@@ -682,24 +749,142 @@ void rft_close(struct rft *r, void (*cb)(void *data), void *data)
 
 /* ---- proposals ------------------------------------------------------------ */
 
-static void on_applied(struct raft_apply *req, int status, void *result)
+/* Complete a proposal (status: 0 or -errno) and free it. */
+static void prop_finish(struct rft *r, struct prop *p, int status)
 {
-    struct prop *p = container_of(req, struct prop, req);
-    struct rft *r = p->r;
-
-    (void)result;
     pending_del(r, p);
     if (status == 0 && p->dup)
         status = -EALREADY;
     else if (status == 0 && !p->applied)
         status = -EPROTO; /* cannot happen: applied locally before the callback */
-    else
-        status = rft_errno(status);
     if (p->cb)
         p->cb(r, status, status == 0 ? p->result : NULL, p->data);
-    else if (p->result && r->user.free_result)
+    if ((!p->cb || status != 0) && p->result && r->user.free_result)
         r->user.free_result(r->user.data, p->result);
+    raft_free(p->buf.base); /* NULL once submitted */
     free(p);
+}
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+    struct prop *p = container_of(req, struct prop, req);
+
+    (void)result;
+    prop_finish(p->r, p, rft_errno(status));
+}
+
+static void on_batch_applied(struct raft_apply *req, int status, void *result)
+{
+    struct batch *b = container_of(req, struct batch, req);
+    struct rft *r = b->r;
+
+    (void)result;
+    for (unsigned i = 0; i < b->n; i++) {
+        struct prop *p = b->props[i];
+        if (status == 0 && !p->applied && !r->closing) {
+            p->orphan = true; /* fsm_apply completes it */
+            r->n_orphans++;
+        } else {
+            prop_finish(r, p,
+                        status == 0 && !p->applied ? rft_errno(RAFT_CANCELED) : rft_errno(status));
+        }
+    }
+    free(b);
+}
+
+/* Fail the orphans still waiting for their entry that were submitted in
+ * another term than `keep_term` (all when it is 0): leadership lost or
+ * closing, as libraft fails its own requests then; the entry may still
+ * commit. */
+static void orphans_fail(struct rft *r, uint64_t keep_term, int status)
+{
+    while (r->n_orphans > 0) {
+        struct prop *found = NULL;
+        for (unsigned i = 0; i < N_PENDING_BUCKETS && !found; i++)
+            for (struct prop *p = r->pending[i]; p && !found; p = p->hnext)
+                if (p->orphan && (keep_term == 0 || p->term != keep_term))
+                    found = p;
+        if (!found)
+            break;
+        found->orphan = false;
+        r->n_orphans--;
+        prop_finish(r, found, status);
+    }
+}
+
+static void submit_failed(struct rft *r, struct prop *p, int rc)
+{
+    struct err e;
+    int status = rc == RAFT_NOTLEADER ? not_leader(r, &e) : rft_errno(rc);
+
+    prop_finish(r, p, status);
+}
+
+/* Submit up to BATCH_MAX_ENTRIES queued proposals in one raft_apply;
+ * returns the first one not submitted. */
+static struct prop *submit(struct rft *r, struct prop *q)
+{
+    struct raft_buffer bufs[BATCH_MAX_ENTRIES];
+    struct prop *p, *next;
+    struct batch *b;
+    size_t bytes = 0;
+    unsigned n = 0;
+    int rc;
+
+    for (p = q; p && n < BATCH_MAX_ENTRIES && (n == 0 || bytes + p->buf.len <= BATCH_MAX_BYTES);
+         p = p->qnext) {
+        bufs[n++] = p->buf;
+        bytes += p->buf.len;
+    }
+    next = p;
+    b = n > 1 ? malloc(sizeof(*b) + n * sizeof(b->props[0])) : NULL;
+    if (!b) {
+        /* one entry (or no memory for the batch): one request per entry */
+        for (p = q; p != next; p = q) {
+            q = p->qnext;
+            rc = raft_apply(&r->raft, &p->req, &p->buf, 1, on_applied);
+            if (rc == 0)
+                p->buf.base = NULL; /* libraft owns it now */
+            else
+                submit_failed(r, p, rc);
+        }
+        return next;
+    }
+    b->r = r;
+    b->n = n;
+    n = 0;
+    for (p = q; p != next; p = p->qnext) {
+        p->term = r->raft.current_term;
+        b->props[n++] = p;
+    }
+    rc = raft_apply(&r->raft, &b->req, bufs, n, on_batch_applied);
+    for (unsigned i = 0; i < n; i++) {
+        if (rc == 0)
+            b->props[i]->buf.base = NULL;
+        else
+            submit_failed(r, b->props[i], rc);
+    }
+    if (rc != 0)
+        free(b);
+    return next;
+}
+
+static void on_flush(uv_idle_t *h)
+{
+    struct rft *r = h->data;
+    struct prop *q = r->q_head, *done = r->orphans_done;
+
+    uv_idle_stop(h);
+    r->q_head = NULL;
+    r->q_tail = &r->q_head;
+    r->orphans_done = NULL;
+    while (done) {
+        struct prop *p = done;
+        done = p->qnext;
+        prop_finish(r, p, 0);
+    }
+    while (q)
+        q = submit(r, q);
 }
 
 int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len, rft_propose_cb cb,
@@ -708,7 +893,6 @@ int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len
     struct raft_buffer b;
     struct prop *p;
     struct prop **slot;
-    int rc;
 
     if (r->closing)
         return err_set(err, -ESHUTDOWN, "raft is shutting down");
@@ -737,18 +921,14 @@ int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len
     p->r = r;
     p->cb = cb;
     p->data = data;
+    p->buf = b;
     slot = pending_slot(r, p->reqid);
     p->hnext = *slot;
     *slot = p;
-    rc = raft_apply(&r->raft, &p->req, &b, 1, on_applied);
-    if (rc != 0) {
-        pending_del(r, p);
-        free(p);
-        raft_free(b.base);
-        if (rc == RAFT_NOTLEADER)
-            return not_leader(r, err);
-        return err_set(err, rft_errno(rc), "raft apply: %s", raft_strerror(rc));
-    }
+    /* submitted with the others of this loop iteration (on_flush) */
+    *r->q_tail = p;
+    r->q_tail = &p->qnext;
+    uv_idle_start(&r->flush, on_flush);
     return 0;
 }
 
