@@ -108,6 +108,36 @@ ctr_ip() {
     docker rm -f web2 >/dev/null 2>&1 || true
 }
 
+@test "a container reaches another's published port via the gateway and the host's address" {
+    requires_net_hooks
+    docker run -d --name pubsrv -p 18090:80 bb:latest \
+        sh -c 'mkdir -p /www && echo hello-pub >/www/index.html && exec httpd -f -p 80 -h /www'
+    retry 50 0.1 curl -fsS --max-time 2 http://127.0.0.1:18090/
+    gw=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' bridge)
+    # (busybox nc: the static busybox's wget crashes inside these containers)
+    get='printf "GET / HTTP/1.0\r\n\r\n" | timeout 5 nc'
+    # the replies must come back un-DNATed (from the gateway) for nc to see them
+    run docker run --rm bb:latest sh -c "$get $gw 18090"
+    [ "$status" -eq 0 ]
+    [[ $output == *hello-pub* ]]
+    # the container reaching its own published port (hairpin)
+    run docker exec pubsrv sh -c "$get $gw 18090"
+    [[ $output == *hello-pub* ]]
+    # an address of the host outside our bridges (local: nothing leaves the host)
+    host_ip=$(ip -4 -o addr show scope global |
+        awk '$2 !~ /^(shoal|br-|veth|docker)/ {sub(/\/.*/, "", $4); print $4; exit}')
+    if [ -n "$host_ip" ]; then
+        run docker run --rm bb:latest sh -c "$get $host_ip 18090"
+        [ "$status" -eq 0 ]
+        [[ $output == *hello-pub* ]]
+    fi
+    # and directly, container to container
+    ip=$(ctr_ip pubsrv bridge)
+    run docker run --rm bb:latest sh -c "$get $ip 80"
+    [[ $output == *hello-pub* ]]
+    docker rm -f pubsrv
+}
+
 @test "-P publishes exposed ports on free host ports" {
     requires_net_hooks
     docker run -d --name pub --expose 7000 -P bb:latest sleep 100
