@@ -19,6 +19,7 @@
 #include "lib/util.h"
 
 #include "runtime/internal.h"
+#include "runtime/mounts.h"
 #include "runtime/runtime.h"
 
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -1045,9 +1046,14 @@ static int validate_config(json_t *cfg, json_t *hc, bool net_hooked, struct err 
         if (nf > 1 && sz == 0)
             return err_set(err, -EINVAL, "max-file cannot be set without max-size");
     }
-    if (json_array_size(json_object_get(hc, "Binds")) > 0 ||
-        json_array_size(json_object_get(hc, "Mounts")) > 0)
-        return err_set(err, -EINVAL, "volumes and bind mounts are not supported yet");
+    {
+        /* -v binds, --mount bind/tmpfs, --tmpfs (runtime/mounts.c); named volumes refused */
+        json_t *mounts = NULL;
+        int mr = rt_mounts_parse(cfg, hc, true, &mounts, err);
+        json_decref(mounts);
+        if (mr < 0)
+            return mr;
+    }
     json_array_foreach(json_object_get(hc, "CapAdd"), i, v)
     {
         uint64_t m;

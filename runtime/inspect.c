@@ -10,6 +10,7 @@
 #include "lib/util.h"
 
 #include "runtime/internal.h"
+#include "runtime/mounts.h"
 
 static const char *const cap_names[] = {
     "CHOWN",
@@ -274,6 +275,19 @@ static json_t *inspect_host_config(json_t *stored)
     return hc;
 }
 
+/* Mounts[]: the container's binds and --mount tmpfs mounts, as Docker lists them. */
+static json_t *mounts_json(struct rt_container *c)
+{
+    json_t *list = NULL;
+    json_t *out;
+
+    if (rt_mounts_parse(c->config, c->host_config, false, &list, NULL) < 0)
+        return json_array();
+    out = rt_mounts_inspect(list);
+    json_decref(list);
+    return out ? out : json_array();
+}
+
 json_t *rt_container_inspect(struct rt_container *c)
 {
     char created[40], started[40], finished[40];
@@ -343,15 +357,15 @@ json_t *rt_container_inspect(struct rt_container *c)
         (void)snprintf(logp, sizeof(logp), "%s/%s-json.log", c->dir, c->id);
         (void)snprintf(name, sizeof(name), "/%s", c->name);
         o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s,"
-                      " s:s, s:s, s:s, s:n, s:o, s:o, s:[], s:O, s:o}",
+                      " s:s, s:s, s:s, s:n, s:o, s:o, s:o, s:O, s:o}",
                       "Id", c->id, "Created", created, "Path",
                       json_string_value(json_array_get(argv, 0)) ?: "", "Args", args, "State",
                       state, "Image", c->image_id, "ResolvConfPath", path[0], "HostnamePath",
                       path[1], "HostsPath", path[2], "LogPath", logp, "Name", name, "RestartCount",
                       c->restart_count, "Driver", "overlay2", "Platform", "linux", "MountLabel", "",
                       "ProcessLabel", "", "AppArmorProfile", "", "ExecIDs", "HostConfig",
-                      inspect_host_config(c->host_config), "GraphDriver", graph, "Mounts", "Config",
-                      c->config, "NetworkSettings", net);
+                      inspect_host_config(c->host_config), "GraphDriver", graph, "Mounts",
+                      mounts_json(c), "Config", c->config, "NetworkSettings", net);
     }
     if (o && c->networking)
         json_object_set(o, "NetworkingConfig", c->networking);

@@ -15,6 +15,7 @@
 #include "lib/util.h"
 
 #include "runtime/internal.h"
+#include "runtime/mounts.h"
 #include "runtime/seccomp.h"
 
 /* Docker's masked paths (moby master, incl. the three newer entries). */
@@ -134,8 +135,9 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     json_t *cfg = c->config;
     json_t *hc = c->host_config;
     Shoal__Rt__RtSpec spec = SHOAL__RT__RT_SPEC__INIT;
-    Shoal__Rt__RtMount mounts[3];
-    Shoal__Rt__RtMount *mount_ptrs[3];
+    Shoal__Rt__RtMount *mounts = NULL;
+    Shoal__Rt__RtMount **mount_ptrs = NULL;
+    json_t *user_mounts = NULL;
     Shoal__Rt__RtRlimit rlims[16];
     Shoal__Rt__RtRlimit *rlim_ptrs[16];
     json_t *argv = json_array();
@@ -252,22 +254,64 @@ int rt__build_spec(struct rt_container *c, const struct rt_image *img, struct bu
     (void)snprintf(cg_parent, sizeof(cg_parent), "%s", rt->cgroup_parent);
     spec.cgroup_parent = cg_parent;
 
-    /* /etc/hostname, /etc/hosts, /etc/resolv.conf from the container dir */
-    static const char *const etc[] = {"hostname", "hosts", "resolv.conf"};
-    for (i = 0; i < ARRAY_SIZE(etc); i++) {
-        shoal__rt__rt_mount__init(&mounts[i]);
-        (void)snprintf(srcs[i], sizeof(srcs[i]), "%s/%s", c->dir, etc[i]);
-        mounts[i].source = srcs[i];
-        mounts[i].destination = (char *)(i == 0   ? "/etc/hostname"
-                                         : i == 1 ? "/etc/hosts"
-                                                  : "/etc/resolv.conf");
-        mounts[i].type = (char *)"bind";
-        mounts[i].flags = MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-        mounts[i].data = (char *)"";
-        mount_ptrs[i] = &mounts[i];
+    /* bind and tmpfs mounts (runtime/mounts.c): validated at create, the
+     * missing -v sources made now, as Docker does at start */
+    r = rt_mounts_parse(cfg, hc, false, &user_mounts, err);
+    if (r == 0)
+        r = rt_mounts_prepare(user_mounts, err);
+    if (r < 0)
+        goto out;
+    n = json_array_size(user_mounts) + 3;
+    mounts = calloc(n, sizeof(*mounts));
+    mount_ptrs = calloc(n, sizeof(*mount_ptrs));
+    if (!mounts || !mount_ptrs) {
+        r = err_set(err, -ENOMEM, "out of memory");
+        goto out;
     }
     spec.mounts = mount_ptrs;
-    spec.n_mounts = ARRAY_SIZE(etc);
+    spec.n_mounts = 0;
+    /* /etc/hostname, /etc/hosts, /etc/resolv.conf from the container dir,
+     * unless the user mounts something of their own there */
+    static const char *const etc[] = {"hostname", "hosts", "resolv.conf"};
+    for (i = 0; i < ARRAY_SIZE(etc); i++) {
+        Shoal__Rt__RtMount *mt = &mounts[spec.n_mounts];
+        char dst[64];
+        size_t k;
+
+        (void)snprintf(dst, sizeof(dst), "/etc/%s", etc[i]);
+        json_array_foreach(user_mounts, k, v)
+        {
+            if (strcmp(json_string_value(json_object_get(v, "Destination")), dst) == 0)
+                break;
+        }
+        if (k < json_array_size(user_mounts))
+            continue;
+        shoal__rt__rt_mount__init(mt);
+        (void)snprintf(srcs[i], sizeof(srcs[i]), "%s/%s", c->dir, etc[i]);
+        mt->source = srcs[i];
+        mt->destination = (char *)(i == 0   ? "/etc/hostname"
+                                   : i == 1 ? "/etc/hosts"
+                                            : "/etc/resolv.conf");
+        mt->type = (char *)"bind";
+        mt->flags = MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        mt->data = (char *)"";
+        mount_ptrs[spec.n_mounts++] = mt;
+    }
+    json_array_foreach(user_mounts, i, v)
+    {
+        Shoal__Rt__RtMount *mt = &mounts[spec.n_mounts];
+        const char *type = json_string_value(json_object_get(v, "Type"));
+
+        shoal__rt__rt_mount__init(mt);
+        mt->type = (char *)type;
+        mt->source =
+            (char *)(strcmp(type, "tmpfs") == 0 ? "tmpfs"
+                                                : json_string_value(json_object_get(v, "Source")));
+        mt->destination = (char *)json_string_value(json_object_get(v, "Destination"));
+        mt->flags = (uint64_t)json_integer_value(json_object_get(v, "Flags"));
+        mt->data = (char *)json_string_value(json_object_get(v, "Data"));
+        mount_ptrs[spec.n_mounts++] = mt;
+    }
 
     /* rlimits: explicit defaults instead of whatever shoald runs with */
     n = 0;
@@ -360,6 +404,9 @@ out:
     free(args);
     free(env);
     free(lower);
+    free(mounts);
+    free(mount_ptrs);
+    json_decref(user_mounts);
     json_decref(argv);
     return r;
 }

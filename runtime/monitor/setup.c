@@ -400,6 +400,95 @@ static uint64_t ms_to_attr(uint64_t f, uint64_t *clr)
     return a;
 }
 
+/*
+ * Resolve the symlinks of path inside the rootfs as RESOLVE_IN_ROOT does ("/"
+ * and ".." stop at the root), also where a link dangles (/etc/x -> /missing):
+ * out gets the in-root path to create, with no symlink left on its existing
+ * part. Only lookups happen here; what is created and mounted is then opened
+ * with RESOLVE_IN_ROOT again, so a link swapped meanwhile still cannot escape.
+ */
+static int resolve_in_root(int rootfd, const char *path, char *out, size_t outlen)
+{
+    char rest[8192], tmp[8192], target[4096];
+    const char *p = rest;
+    size_t len = 0;
+    int links = 0;
+    bool missing = false;
+
+    if ((size_t)snprintf(rest, sizeof(rest), "%s", path) >= sizeof(rest))
+        return -ENAMETOOLONG;
+    out[0] = '\0';
+    for (;;) {
+        size_t n, start = len;
+        struct stat st;
+        ssize_t tl;
+        int fd;
+
+        while (*p == '/')
+            p++;
+        n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        if (n == 1 && p[0] == '.') {
+            p += n;
+            continue;
+        }
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            while (len > 0 && out[--len] != '/')
+                ;
+            out[len] = '\0';
+            p += n;
+            continue;
+        }
+        if (len + n + 2 > outlen)
+            return -ENAMETOOLONG;
+        out[len++] = '/';
+        memcpy(out + len, p, n);
+        len += n;
+        out[len] = '\0';
+        p += n;
+        if (missing)
+            continue;
+        fd = mon_open_in_root(rootfd, out, O_PATH | O_NOFOLLOW);
+        if (fd == -ENOENT) {
+            missing = true; /* the rest is created as named */
+            continue;
+        }
+        if (fd < 0)
+            return fd;
+        if (fstat(fd, &st) < 0) {
+            int e = -errno;
+            (void)close(fd);
+            return e;
+        }
+        if (!S_ISLNK(st.st_mode)) {
+            (void)close(fd);
+            continue;
+        }
+        tl = readlinkat(fd, "", target, sizeof(target) - 1);
+        (void)close(fd);
+        if (tl < 0)
+            return -errno;
+        if (++links > 40)
+            return -ELOOP;
+        target[tl] = '\0';
+        /* the link's text replaces its name: from the root if absolute */
+        len = target[0] == '/' ? 0 : start;
+        out[len] = '\0';
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", target, p) >= sizeof(tmp))
+            return -ENAMETOOLONG;
+        memcpy(rest, tmp, strlen(tmp) + 1);
+        p = rest;
+    }
+    if (len == 0) {
+        if (outlen < 2)
+            return -ENAMETOOLONG;
+        out[0] = '/';
+        out[1] = '\0';
+    }
+    return 0;
+}
+
 static void setup_user_mounts(struct child *c)
 {
     Shoal__Rt__RtSpec *s = c->spec;
@@ -409,6 +498,7 @@ static void setup_user_mounts(struct child *c)
         Shoal__Rt__RtMount *mt = s->mounts[i];
         bool bind = !strcmp(mt->type, "bind") || (mt->flags & MS_BIND);
         bool want_dir = true;
+        char dest[4096];
         struct stat st;
         int fd, r;
 
@@ -419,16 +509,33 @@ static void setup_user_mounts(struct child *c)
                 FAIL(c, "bind source '%s': %s", mt->source, strerror(errno));
             want_dir = S_ISDIR(st.st_mode);
         }
-        fd = mon_resolve_create(c->rootfd, mt->destination, want_dir);
+        /* resolved inside the rootfs: an image symlink on the way (/etc/x -> /)
+         * is followed as if the rootfs were / and can never lead out of it */
+        r = resolve_in_root(c->rootfd, mt->destination, dest, sizeof(dest));
+        if (r < 0)
+            FAIL(c, "mount destination '%s': %s", mt->destination, strerror(-r));
+        fd = mon_resolve_create(c->rootfd, dest, want_dir);
         if (fd < 0)
             FAIL(c, "mount destination '%s': %s", mt->destination, strerror(-fd));
+        {
+            struct stat rst, dst;
+            struct statfs sfs;
+
+            if (fstat(fd, &dst) < 0 || fstat(c->rootfd, &rst) < 0 || fstatfs(fd, &sfs) < 0)
+                FAIL(c, "mount destination '%s': %s", mt->destination, strerror(errno));
+            if (dst.st_dev == rst.st_dev && dst.st_ino == rst.st_ino)
+                FAIL(c, "mount destination '%s' resolves to the container's root directory",
+                     mt->destination);
+            if (sfs.f_type == PROC_SUPER_MAGIC)
+                FAIL(c, "mount destination '%s' resolves into /proc: not allowed", mt->destination);
+        }
         if (bind) {
             uint64_t clr = 0, set = ms_to_attr(mt->flags, &clr);
 
             r = mount_fd(mt->source, fd, NULL, MS_BIND | (mt->flags & MS_REC), NULL);
             if (r == 0 && (set || clr)) {
                 (void)close(fd);
-                fd = mon_open_in_root(c->rootfd, mt->destination, O_PATH);
+                fd = mon_open_in_root(c->rootfd, dest, O_PATH);
                 r = fd < 0 ? fd : setattr_fd(fd, set, clr, mt->flags & MS_REC);
             }
         } else {
@@ -438,7 +545,7 @@ static void setup_user_mounts(struct child *c)
         }
         if (r == 0 && (mt->flags & prop)) {
             (void)close(fd);
-            fd = mon_open_in_root(c->rootfd, mt->destination, O_PATH);
+            fd = mon_open_in_root(c->rootfd, dest, O_PATH);
             r = fd < 0
                     ? fd
                     : mount_fd(NULL, fd, NULL, (unsigned long)(mt->flags & (prop | MS_REC)), NULL);

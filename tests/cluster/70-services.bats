@@ -318,3 +318,28 @@ api_running() {
     on "$l" docker service rm hp
     retry 120 0.5 running_is hp 0
 }
+
+@test "services: --mount type=bind and type=tmpfs reach the task containers" {
+    local l n id found=0 mark
+    l=$(leader_of)
+    wait_ready 5 "$l" 60
+    mark=${T#/tmp/}
+    # each task leaves a file in the host's /tmp (shared by every host here)
+    on "$l" docker service create -d --name mnt --replicas 2 --stop-grace-period 1s \
+        --mount type=bind,src=/tmp,dst=/hosttmp --mount type=tmpfs,dst=/scratch,tmpfs-size=1m \
+        bb:latest sh -c "grep -q ' /scratch tmpfs ' /proc/mounts && touch /hosttmp/$mark/mnt-\$(hostname) && sleep 100000"
+    retry 120 0.5 running_is mnt 2
+    retry 40 0.5 bash -c "[ \$(ls $T | grep -c '^mnt-') -eq 2 ]"
+    for n in 1 2 3 4 5; do
+        id=$(on "$n" docker ps -q --filter label=com.docker.swarm.service.name=mnt | head -n 1)
+        [ -n "$id" ] || continue
+        run on "$n" docker inspect -f '{{range .Mounts}}{{.Type}}:{{.Source}}:{{.Destination}}:{{.RW}} {{end}}' "$id"
+        [[ $output == *"bind:/tmp:/hosttmp:true"* ]]
+        [[ $output == *"tmpfs::/scratch:true"* ]]
+        found=1
+        break
+    done
+    [ "$found" = 1 ]
+    on "$l" docker service rm mnt
+    retry 120 0.5 running_is mnt 0
+}
