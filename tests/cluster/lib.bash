@@ -91,10 +91,15 @@ print(doc if isinstance(doc, str) else json.dumps(doc))
 }
 
 pid_alive() {
-    local st
+    local st t
     [[ -r /proc/$1/stat ]] || return 1
-    st=$(sed -E 's/^.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z ]]
+    # every thread: a killed process's leader shows Z while its other threads
+    # are still exiting (and its sockets still open)
+    for t in /proc/"$1"/task/*/stat; do
+        st=$(sed -E 's/^.*\) (.).*/\1/' "$t" 2>/dev/null) || continue
+        [[ -n $st && $st != Z ]] && return 0
+    done
+    return 1
 }
 
 # now_ms - wall clock in milliseconds

@@ -110,11 +110,17 @@ cgroup_v2() {
 }
 
 # pid_alive PID - true while PID exists and is not a zombie.
+# pid_alive PID - true while any thread of PID is alive. A killed process's
+# leader thread shows Z while its other threads are still exiting (and its
+# sockets still open), so every thread is checked.
 pid_alive() {
-    local st
+    local st t
     [[ -r /proc/$1/stat ]] || return 1
-    st=$(sed -E 's/^.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z ]]
+    for t in /proc/"$1"/task/*/stat; do
+        st=$(sed -E 's/^.*\) (.).*/\1/' "$t" 2>/dev/null) || continue
+        [[ -n $st && $st != Z ]] && return 0
+    done
+    return 1
 }
 
 # ---------------------------------------------------------------- the daemon
