@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -35,9 +37,66 @@
 struct pump {
     SSL *ssl;
     SSL_CTX *ctx;
-    int net; /* TCP socket, non-blocking */
-    int app; /* our end of the socketpair, blocking */
+    int net;           /* TCP socket, non-blocking */
+    int app;           /* our end of the socketpair, blocking */
+    struct pump *next; /* g_pumps while the thread runs */
 };
+
+/* Running pump threads: at exit they are woken (their TCP socket shut down)
+ * and waited for, so no thread is cut off holding OpenSSL state. */
+static pthread_mutex_t g_pump_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_pump_done = PTHREAD_COND_INITIALIZER;
+static struct pump *g_pumps;
+static int g_running; /* threads not yet done with OpenSSL */
+static bool g_atexit_set;
+
+static void pumps_stop(void)
+{
+    struct timespec until;
+
+    (void)clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    (void)pthread_mutex_lock(&g_pump_lock);
+    for (struct pump *q = g_pumps; q; q = q->next) {
+        (void)shutdown(q->net, SHUT_RDWR);
+        (void)shutdown(q->app, SHUT_RDWR);
+    }
+    while (g_running > 0)
+        if (pthread_cond_timedwait(&g_pump_done, &g_pump_lock, &until) != 0)
+            break;
+    (void)pthread_mutex_unlock(&g_pump_lock);
+}
+
+static void pump_register(struct pump *p)
+{
+    (void)pthread_mutex_lock(&g_pump_lock);
+    if (!g_atexit_set)
+        g_atexit_set = atexit(pumps_stop) == 0;
+    p->next = g_pumps;
+    g_pumps = p;
+    g_running++;
+    (void)pthread_mutex_unlock(&g_pump_lock);
+}
+
+static void pump_unregister(struct pump *p)
+{
+    (void)pthread_mutex_lock(&g_pump_lock);
+    for (struct pump **pp = &g_pumps; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    (void)pthread_mutex_unlock(&g_pump_lock);
+}
+
+/* The last thing a pump thread does with OpenSSL is done. */
+static void pump_finished(void)
+{
+    (void)pthread_mutex_lock(&g_pump_lock);
+    g_running--;
+    (void)pthread_cond_broadcast(&g_pump_done);
+    (void)pthread_mutex_unlock(&g_pump_lock);
+}
 
 static const char *ssl_errmsg(char *out, size_t outlen)
 {
@@ -225,7 +284,10 @@ static void *pump_main(void *arg)
             }
         }
     }
+    pump_unregister(p);
     pump_free(p);
+    OPENSSL_thread_stop(); /* this thread's error queue */
+    pump_finished();
     return NULL;
 }
 
@@ -339,9 +401,12 @@ int cli_tls_connect(const char *addr, const struct cli_tls_opts *o, int *ret_fd,
     p->app = sp[1];
     (void)pthread_attr_init(&attr);
     (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pump_register(p);
     r = pthread_create(&th, &attr, pump_main, p);
     (void)pthread_attr_destroy(&attr);
     if (r != 0) {
+        pump_unregister(p);
+        pump_finished();
         (void)close(sp[0]);
         pump_free(p);
         return err_set(err, -r, "cannot start the TLS thread");
