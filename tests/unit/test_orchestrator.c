@@ -646,6 +646,47 @@ static void test_update_completes_when_running(void **state)
     sim_free(sim);
 }
 
+/* A manual rollback keeps every slot's history: the task from before the
+ * update, the updated one, and the rolled-back one. */
+static void test_rollback_keeps_history(void **state)
+{
+    struct sim *sim = sim_new(1, 1);
+    char svc[MGR_ID_LEN + 1];
+    const MgrService *sv;
+    MgrCommand cmd = SHOAL__STORE__STORE_COMMAND__INIT;
+    Shoal__Store__ServiceUpdate su = SHOAL__STORE__SERVICE_UPDATE__INIT;
+    MgrUpdateStatus us = SHOAL__STORE__UPDATE_STATUS__INIT;
+
+    (void)state;
+    snprintf(svc, sizeof(svc), "%s", svc_create(sim, WEB(3, "")));
+    run(sim, 1);
+    svc_update(sim, svc,
+               "{\"Name\":\"web\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"bb\",\"Env\":"
+               "[\"X=1\"]}},\"Mode\":{\"Replicated\":{\"Replicas\":3}}}",
+               false);
+    run(sim, 8);
+    assert_string_equal(mgr_store_service(sim->s, svc)->update_status->state, "completed");
+    assert_int_equal(count_tasks(sim, svc), 6);
+    sv = mgr_store_service(sim->s, svc);
+    su.id = sv->id;
+    su.version = sv->meta->version;
+    su.name = sv->name;
+    su.spec_json = sv->previous_spec_json;
+    su.rollback = true;
+    us.state = (char *)"rollback_started";
+    us.message = (char *)"manually requested rollback";
+    us.started_at_ns = sim->now;
+    su.update_status = &us;
+    cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_SERVICE_UPDATE;
+    cmd.service_update = &su;
+    sim_apply(sim, &cmd);
+    run(sim, 10);
+    assert_string_equal(mgr_store_service(sim->s, svc)->update_status->state, "rollback_completed");
+    assert_int_equal(running(sim, svc, NULL), 3);
+    assert_int_equal(count_tasks(sim, svc), 9);
+    sim_free(sim);
+}
+
 /* A new leader (fresh memory) finishes a scale-up without duplicates. */
 static void test_new_leader(void **state)
 {
@@ -681,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_rolling_update),
         cmocka_unit_test(test_new_leader),
         cmocka_unit_test(test_update_completes_when_running),
+        cmocka_unit_test(test_rollback_keeps_history),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
