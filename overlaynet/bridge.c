@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,33 @@ struct ep {
     json_t *aliases; /* array of strings or NULL */
 };
 
+/* The host ends of a released container's veths, deleted on the thread pool:
+ * RTM_DELLINK of a veth takes 10-30 ms in the kernel, which the loop would
+ * otherwise spend blocked for every exiting container. The addresses go back
+ * to their pools only once the links are gone (settle()), so a new container
+ * never gets an address whose old veth still exists. */
+struct gone_ep {
+    struct net *net;
+    uint32_t ip;
+    char host_if[16];
+    int r; /* of the deletion */
+};
+
+struct dellinks {
+    uv_work_t req;
+    struct onet *n; /* NULL once settled */
+    struct dellinks *next;
+    bool done;    /* the worker has finished (read and written under del_mu) */
+    bool settled; /* addresses returned, off n->dels */
+    size_t n_eps;
+    struct gone_ep eps[MAX_EPS];
+};
+
+static pthread_mutex_t del_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t del_cv = PTHREAD_COND_INITIALIZER;
+
+static void dels_flush(struct onet *n, const struct net *x);
+
 struct sbox {
     char id[65];
     char name[256];
@@ -85,6 +113,7 @@ struct onet {
     struct nl_sock *nl;
     struct onet_dns_cfg dnscfg;
     json_t *pending; /* ctr id -> {net id -> EndpointConfig}: connects of stopped containers */
+    struct dellinks *dels; /* veth deletions not settled yet */
     bool nft_installed;
     bool ns_dir_ready;
 };
@@ -732,6 +761,7 @@ void onet_close(struct onet *n)
 
     if (!n)
         return;
+    dels_flush(n, NULL); /* nothing may be left behind */
     idle = n->sboxes == NULL;
     while (n->sboxes) {
         struct sbox *s = n->sboxes;
@@ -1090,6 +1120,7 @@ static int net_remove(struct onet *n, struct net *x, struct err *err)
     (void)snprintf(path, sizeof(path), "%s/%s.json", n->net_dir, x->id);
     if (unlink(path) < 0 && errno != ENOENT)
         return err_set(err, -errno, "removing %s: %s", path, strerror(errno));
+    dels_flush(n, x); /* before the pool goes */
     bridge_down(n, x);
     for (pp = &n->nets; *pp; pp = &(*pp)->next)
         if (*pp == x) {
@@ -1236,7 +1267,12 @@ static int ep_add(struct onet *n, struct sbox *s, struct net *x, json_t *aliases
     memset(e, 0, sizeof(*e));
     if ((r = bridge_up(n, x, err)) < 0)
         return r;
-    if ((r = onet__pool_alloc(&x->pool, &e->ip)) < 0)
+    r = onet__pool_alloc(&x->pool, &e->ip);
+    if (r == -ENOSPC && n->dels) { /* addresses of exited containers on their way back */
+        dels_flush(n, x);
+        r = onet__pool_alloc(&x->pool, &e->ip);
+    }
+    if (r < 0)
         return err_set(err, r, "no available IPv4 addresses on network %s", x->name);
     e->net = x;
     (void)snprintf(e->ifname, sizeof(e->ifname), "eth%zu", s->n_eps);
@@ -1289,12 +1325,118 @@ fail_ip:
     return r;
 }
 
-static void ep_del(struct onet *n, struct sbox *s, size_t i)
+/* ---- veth deletion off the loop ---------------------------------------- */
+
+/* Thread pool: a netlink socket of its own (libnl sockets are not shared
+ * between threads), one RTM_DELLINK per endpoint. */
+static void dels_work(uv_work_t *req)
+{
+    struct dellinks *d = container_of(req, struct dellinks, req);
+    struct nl_sock *sk = NULL;
+    int r = onet__nl_open(-1, &sk, NULL);
+
+    for (size_t i = 0; i < d->n_eps; i++)
+        d->eps[i].r = r < 0 ? r : onet__link_del(sk, d->eps[i].host_if);
+    onet__nl_close(sk);
+    pthread_mutex_lock(&del_mu);
+    d->done = true;
+    pthread_cond_broadcast(&del_cv);
+    pthread_mutex_unlock(&del_mu);
+}
+
+/* Loop thread, once the links are gone: addresses back to their pools. */
+static void dels_settle(struct onet *n, struct dellinks *d)
+{
+    if (d->settled)
+        return;
+    for (size_t i = 0; i < d->n_eps; i++) {
+        struct gone_ep *g = &d->eps[i];
+        /* ENODEV: the kernel deleted it with the container's namespace */
+        if (g->r < 0 && g->r != -ENOENT && g->r != -ENODEV)
+            log_warn("deleting %s: %s", g->host_if, strerror(-g->r));
+        onet__pool_put(&g->net->pool, g->ip);
+    }
+    for (struct dellinks **pp = &n->dels; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
+            *pp = d->next;
+            break;
+        }
+    d->settled = true;
+    d->n = NULL;
+}
+
+static void dels_after(uv_work_t *req, int status)
+{
+    struct dellinks *d = container_of(req, struct dellinks, req);
+
+    (void)status; /* canceled ones were deleted and settled by dels_flush */
+    if (d->n)
+        dels_settle(d->n, d);
+    free(d);
+}
+
+static bool dels_use(const struct dellinks *d, const struct net *x)
+{
+    for (size_t i = 0; i < d->n_eps; i++)
+        if (d->eps[i].net == x)
+            return true;
+    return false;
+}
+
+/* Finish the pending deletions touching network x (all when x is NULL) now:
+ * ones not started yet here, synchronously; running ones are waited for. */
+static void dels_flush(struct onet *n, const struct net *x)
+{
+    struct dellinks *d = n->dels, *next;
+
+    for (; d; d = next) {
+        next = d->next;
+        if (x && !dels_use(d, x))
+            continue;
+        if (uv_cancel((uv_req_t *)&d->req) == 0) {
+            for (size_t i = 0; i < d->n_eps; i++)
+                d->eps[i].r = onet__link_del(n->nl, d->eps[i].host_if);
+        } else {
+            pthread_mutex_lock(&del_mu);
+            while (!d->done)
+                pthread_cond_wait(&del_cv, &del_mu);
+            pthread_mutex_unlock(&del_mu);
+        }
+        dels_settle(n, d);
+    }
+}
+
+/* Hand the collected endpoints to the thread pool (or delete them here if
+ * that cannot be done). */
+static void dels_queue(struct onet *n, struct dellinks *d)
+{
+    d->n = n;
+    d->next = n->dels;
+    n->dels = d;
+    if (uv_queue_work(n->loop, &d->req, dels_work, dels_after) < 0) {
+        for (size_t i = 0; i < d->n_eps; i++)
+            d->eps[i].r = onet__link_del(n->nl, d->eps[i].host_if);
+        dels_settle(n, d);
+        free(d);
+    }
+}
+
+/* Remove endpoint i of s. With d, the host veth is deleted later (and its
+ * address freed then): only for sandboxes whose namespace goes away, since
+ * the container end keeps its name (eth<i>) until the link is deleted. */
+static void ep_del(struct onet *n, struct sbox *s, size_t i, struct dellinks *d)
 {
     struct ep *e = &s->eps[i];
 
-    (void)onet__link_del(n->nl, e->host_if);
-    onet__pool_put(&e->net->pool, e->ip);
+    if (d) {
+        struct gone_ep *g = &d->eps[d->n_eps++];
+        g->net = e->net;
+        g->ip = e->ip;
+        memcpy(g->host_if, e->host_if, sizeof(g->host_if));
+    } else {
+        (void)onet__link_del(n->nl, e->host_if);
+        onet__pool_put(&e->net->pool, e->ip);
+    }
     json_decref(e->aliases);
     memmove(&s->eps[i], &s->eps[i + 1], (s->n_eps - i - 1) * sizeof(*e));
     s->n_eps--;
@@ -1304,10 +1446,14 @@ static void sbox_teardown(struct onet *n, struct sbox *s)
 {
     char path[PATH_MAX + 80];
 
+    struct dellinks *d = s->n_eps ? calloc(1, sizeof(*d)) : NULL;
+
     onet__dns_stop(s->dns);
     s->dns = NULL;
     while (s->n_eps)
-        ep_del(n, s, s->n_eps - 1);
+        ep_del(n, s, s->n_eps - 1, d);
+    if (d)
+        dels_queue(n, d);
     if (s->own_ns) {
         if (s->nsfd >= 0)
             (void)close(s->nsfd);
@@ -1711,7 +1857,7 @@ int onet_network_connect(struct onet *n, const char *ref, const struct onet_ctr 
             return r;
         (void)dns_start(n, s, NULL);
         if ((r = nft_sync(n, err)) < 0) {
-            ep_del(n, s, s->n_eps - 1);
+            ep_del(n, s, s->n_eps - 1, NULL);
             return r;
         }
         (void)sbox_save(n, s);
@@ -1749,7 +1895,7 @@ int onet_network_disconnect(struct onet *n, const char *ref, const char *ctr_id,
                     return err_set(err, -EINVAL,
                                    "disconnecting a container from its first network while "
                                    "connected to others is not supported");
-                ep_del(n, s, i);
+                ep_del(n, s, i, NULL);
                 found = true;
                 (void)sbox_save(n, s);
                 (void)nft_sync(n, NULL);

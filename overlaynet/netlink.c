@@ -64,6 +64,8 @@ static int nlerr(int nle)
         return -EEXIST;
     case NLE_OBJ_NOTFOUND:
         return -ENOENT;
+    case NLE_NODEV:
+        return -ENODEV;
     case NLE_BUSY:
         return -EBUSY;
     case NLE_PERM:

@@ -20,6 +20,9 @@
  * Threading: everything runs on the daemon's libuv loop thread. Work that
  * needs another network namespace runs on a short-lived helper thread that
  * setns()es into it and is joined at once (a few netlink round trips).
+ * Exception: the host veths of a released container are deleted on the libuv
+ * thread pool (RTM_DELLINK costs 10-30 ms each); their addresses return to the
+ * pool when that is done, and onet_close() finishes pending deletions.
  *
  * Live restore: the state of attached containers is kept under
  * <exec-root>/net/; onet_open() restores it (DNS sockets are reopened in the

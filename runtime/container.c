@@ -2023,11 +2023,27 @@ int rt_container_stop(struct rt_container *c, int timeout_s, rt_done_cb cb, void
 
 /* ---- remove --------------------------------------------------------------- */
 
+/* The monitor of a container whose start failed reports the failure first
+ * and writes its exit record (exit.pb, through exit.pb.tmp) into the
+ * container's directory afterwards, so a file can appear while the tree is
+ * being removed (ENOTEMPTY). Once the directory is gone its writes fail, so
+ * trying again shortly is enough. */
+static int rm_tree(const char *path)
+{
+    int r = rm_rf(path);
+
+    for (int i = 0; i < 50 && r == -ENOTEMPTY; i++) {
+        (void)usleep(10 * 1000);
+        r = rm_rf(path);
+    }
+    return r;
+}
+
 static void rm_work(uv_work_t *w)
 {
     struct rm_work *rw = container_of(w, struct rm_work, work);
-    int r1 = rm_rf(rw->dir);
-    int r2 = rm_rf(rw->state_dir);
+    int r1 = rm_tree(rw->dir);
+    int r2 = rm_tree(rw->state_dir);
 
     rw->status = r1 < 0 ? r1 : r2;
 }

@@ -8,6 +8,7 @@
  * and is removed at the end, also on failure (group teardown).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -204,9 +205,13 @@ static int group_setup(void **state)
                             false);
     (void)mkdir_p(data_root, 0700);
     (void)mkdir_p(exec_root, 0700);
+    /* test_onet_release_off_loop fills the thread pool: make its size known */
+    (void)setenv("UV_THREADPOOL_SIZE", "4", 1);
     loop = uv_default_loop();
     return 0;
 }
+
+static void pool_unblock(void);
 
 static int group_teardown(void **state)
 {
@@ -214,6 +219,7 @@ static int group_teardown(void **state)
     if (!loop)
         return 0;
     bg_stop_all();
+    pool_unblock(); /* a failed test may have left the thread pool blocked */
     if (onet) {
         const char *none[1];
         json_t *del = NULL;
@@ -226,7 +232,8 @@ static int group_teardown(void **state)
     uv_run(loop, UV_RUN_NOWAIT);
     /* belt and braces: nothing of ours may survive a failed run */
     quiet_system("ip link del onettst0 2>/dev/null; ip netns del onet-out 2>/dev/null; "
-                 "ip link del onet-out0 2>/dev/null; nft delete table ip onettest 2>/dev/null");
+                 "ip link del onet-out0 2>/dev/null; ip link del onettst1 2>/dev/null; "
+                 "nft delete table ip onettest 2>/dev/null");
     (void)rm_rf(root);
     return 0;
 }
@@ -541,12 +548,156 @@ static void test_onet_restart_and_cleanup(void **state)
     quiet_system("ip netns del onet-out 2>/dev/null");
 }
 
+/* Work items that block a thread-pool thread until released. */
+#define N_HOLD 8
+static uv_sem_t hold_sem;
+static uv_work_t hold_req[N_HOLD];
+static int hold_left;
+
+static void hold_work(uv_work_t *w)
+{
+    (void)w;
+    uv_sem_wait(&hold_sem);
+}
+
+static void hold_after(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+    hold_left--;
+}
+
+static void pool_hold(void)
+{
+    for (int i = 0; i < N_HOLD; i++) {
+        assert_int_equal(uv_queue_work(loop, &hold_req[i], hold_work, hold_after), 0);
+        hold_left++;
+    }
+}
+
+static void pool_unblock(void)
+{
+    for (int i = 0; i < hold_left; i++)
+        uv_sem_post(&hold_sem);
+    for (int i = 0; i < 500 && hold_left; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+}
+
+static void pool_release(void)
+{
+    for (int i = 0; i < N_HOLD; i++)
+        uv_sem_post(&hold_sem);
+    for (int i = 0; i < 500 && hold_left; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    assert_int_equal(hold_left, 0);
+}
+
+/* Ports of bridge onettst1 (the host ends of its containers' veths). */
+static int bridge_ports(void)
+{
+    if (sh("ip -o link show master onettst1 | wc -l") != 0)
+        return -1;
+    return atoi(out());
+}
+
+static void ctr_id(char id[65], int k)
+{
+    memset(id, "56789"[k], 64);
+    id[64] = '\0';
+}
+
+static double now_ms(void)
+{
+    return (double)uv_hrtime() / 1e6;
+}
+
+/* Releasing a container does not delete its veths on the loop: that waits
+ * for the thread pool, and the addresses come back only once the links are
+ * gone; a full network and onet_close() finish pending deletions at once. */
+static void test_onet_release_off_loop(void **state)
+{
+    const char *hc = "{\"NetworkMode\":\"nr\"}";
+    struct err err = {0};
+    char id[65], path[4096], names[2048];
+    int nsfd[5];
+    double t0, t1;
+    int r;
+
+    (void)state;
+    REQUIRE_ROOT();
+    assert_int_equal(uv_sem_init(&hold_sem, 0), 0);
+    onet = open_onet();
+    /* 10.235.0.2 - .6: five addresses */
+    net_create("{\"Name\":\"nr\",\"IPAM\":{\"Config\":[{\"Subnet\":\"10.235.0.0/29\"}]},"
+               "\"Options\":{\"com.docker.network.bridge.name\":\"onettst1\"}}",
+               0);
+    for (int k = 0; k < 5; k++) {
+        ctr_id(id, k);
+        if (prepare(id, "r", hc, NULL, path, &err) < 0)
+            fail_msg("prepare %d: %s", k, err.msg);
+        /* like a process left in it: the namespace outlives the release, so
+         * the kernel does not delete the veths with it */
+        nsfd[k] = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(nsfd[k] >= 0);
+    }
+    assert_int_equal(bridge_ports(), 5);
+    r = prepare(ID("f"), "full", hc, NULL, path, &err);
+    assert_int_equal(r, -ENOSPC);
+
+    /* every pool thread busy: the deletions wait, the loop does not */
+    pool_hold();
+    t0 = now_ms();
+    for (int k = 0; k < 3; k++) {
+        ctr_id(id, k);
+        onet_container_release(onet, id, true);
+    }
+    t1 = now_ms();
+    print_message("released 3 containers in %.1f ms\n", t1 - t0);
+    assert_int_equal(bridge_ports(), 5);
+    assert_null(onet_container_netns(onet, id));
+    /* the network is full until the links are gone: a new container makes
+     * the pending deletions happen now and gets one of their addresses */
+    if (prepare(ID("f"), "full", hc, NULL, path, &err) < 0)
+        fail_msg("prepare after release: %s", err.msg);
+    assert_int_equal(bridge_ports(), 3);
+    onet_container_release(onet, ID("f"), true);
+    pool_release();
+    assert_int_equal(bridge_ports(), 2);
+
+    /* shoald stops while deletions are pending: nothing is left behind */
+    assert_int_equal(sh("ip -o link show master onettst1 | awk -F': ' '{print $2}' | "
+                        "sed 's/@.*//' | tr '\\n' ' '"),
+                     0);
+    (void)snprintf(names, sizeof(names), "%.1000s", out());
+    assert_true(strlen(names) > 8);
+    pool_hold();
+    for (int k = 3; k < 5; k++) {
+        ctr_id(id, k);
+        onet_container_release(onet, id, true);
+    }
+    assert_int_equal(onet_attached_count(onet), 0);
+    onet_close(onet);
+    onet = NULL;
+    assert_int_not_equal(sh("ip link show onettst1"), 0);
+    assert_int_equal(sh("for l in %s; do ip link show $l && exit 1; done; exit 0", names), 0);
+    pool_release();
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_sem_destroy(&hold_sem);
+    for (int k = 0; k < 5; k++)
+        (void)close(nsfd[k]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_onet_default_bridge_ports_nat),
         cmocka_unit_test(test_onet_user_networks_dns),
         cmocka_unit_test(test_onet_restart_and_cleanup),
+        cmocka_unit_test(test_onet_release_off_loop),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
