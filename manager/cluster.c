@@ -1066,6 +1066,26 @@ static void on_schan_close(struct rft_chan *ch, int status)
     schan_unref(s);
 }
 
+/* Accept a server-side channel of the cluster port: track it and read its
+ * frames (a channel refused here is closed). */
+static void schan_accept(struct mgr_cluster *c, struct rft_chan *ch, bool managers_only,
+                         bool session, size_t max_frame, rft_chan_msg_cb on_msg)
+{
+    struct schan *s = schan_new(c, ch);
+
+    if (!s || (managers_only && !s->manager)) {
+        if (s)
+            schan_unref(s);
+        rft_chan_close(ch);
+        return;
+    }
+    if (max_frame)
+        rft_chan_set_max_frame(ch, max_frame);
+    s->kind_session = session;
+    /* on failure the close callback still runs and releases s */
+    (void)rft_chan_start(ch, on_msg, on_schan_close, s);
+}
+
 /* Close every server-side channel: a peer that is cut off never closes its
  * end, and an open channel keeps the loop (and a stopping shoald) alive. */
 static void schans_close_all(struct mgr_cluster *c)
@@ -1171,20 +1191,11 @@ static void on_rpc_msg(struct rft_chan *ch, const void *data, size_t len)
 static void on_rpc_conn(struct rft_port *p, struct rft_chan *ch, const void *body, size_t len,
                         void *data)
 {
-    struct schan *s = schan_new(data, ch);
-
     (void)p;
     (void)body;
     (void)len;
-    if (!s || !s->manager) {
-        /* worker certificates may not call manager RPCs */
-        if (s)
-            schan_unref(s);
-        rft_chan_close(ch);
-        return;
-    }
-    /* on failure the close callback still runs and drops s */
-    (void)rft_chan_start(ch, on_rpc_msg, on_schan_close, s);
+    /* worker certificates may not call manager RPCs */
+    schan_accept(data, ch, true, false, 0, on_rpc_msg);
 }
 
 /* ---- node description ------------------------------------------------------ */
@@ -2129,18 +2140,10 @@ out:
 static void on_join_conn(struct rft_port *p, struct rft_chan *ch, const void *body, size_t len,
                          void *data)
 {
-    struct schan *s = schan_new(data, ch);
-
     (void)p;
     (void)body;
     (void)len;
-    if (!s) {
-        rft_chan_close(ch);
-        return;
-    }
-    rft_chan_set_max_frame(ch, 64 * 1024);
-    /* on failure the close callback still runs and drops s */
-    (void)rft_chan_start(ch, on_join_msg, on_schan_close, s);
+    schan_accept(data, ch, false, false, 64 * 1024, on_join_msg);
 }
 
 /* ---- join: client side ----------------------------------------------------------- */
@@ -2480,19 +2483,10 @@ static void on_session_msg(struct rft_chan *ch, const void *data, size_t len)
 static void on_session_conn(struct rft_port *p, struct rft_chan *ch, const void *body, size_t len,
                             void *data)
 {
-    struct schan *s = schan_new(data, ch);
-
     (void)p;
     (void)body;
     (void)len;
-    if (!s) {
-        rft_chan_close(ch);
-        return;
-    }
-    rft_chan_set_max_frame(ch, 256 * 1024);
-    s->kind_session = true;
-    /* on failure the close callback still runs and releases s */
-    (void)rft_chan_start(ch, on_session_msg, on_schan_close, s);
+    schan_accept(data, ch, false, true, 256 * 1024, on_session_msg);
 }
 
 /* ---- agent (SESSION client) ------------------------------------------------------ */

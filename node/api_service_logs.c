@@ -59,16 +59,13 @@
 #include "manager/cluster.h"
 #include "manager/store.h"
 #include "node/node.h"
+#include "node/swarm_api.h"
 
 #define REMOTE_WAIT_MS 2000
 #define READ_CHUNK     (64 * 1024)
 #define MAX_LINE_BYTES (32 * 1024)   /* longer lines are cut (agent frames stay small) */
 #define BATCH_BYTES    (64 * 1024)   /* agent: flush a loglines frame at this size */
 #define MAX_PARTIAL    (1024 * 1024) /* an unterminated "line" longer than this is dropped */
-
-#define MSG_INACTIVE                                                                               \
-    "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "     \
-    "connect this node to swarm and try again."
 
 /* ---- reading one container's json-file log -------------------------------------- */
 
@@ -521,17 +518,12 @@ static struct slog *slogs;
 static json_int_t next_req_id = 1;
 static bool sink_set;
 
-static struct mgr_cluster *cluster(void)
-{
-    return node_current ? node_current->cluster : NULL;
-}
-
 /* SLOG_PEER: send the batched lines to the follower. force: also an empty
  * batch when nothing was sent yet (tells a following follower that the
  * leader is streaming). */
 static void slog_peer_flush(struct slog *sl, bool force)
 {
-    struct mgr_cluster *c = cluster();
+    struct mgr_cluster *c = node_swarm_cluster();
     json_t *lines = sl->batch;
     int r;
 
@@ -674,7 +666,7 @@ static void slog_closed(uv_handle_t *h)
 
 static void slog_finish(struct slog *sl)
 {
-    struct mgr_cluster *c = cluster();
+    struct mgr_cluster *c = node_swarm_cluster();
 
     if (sl->finished)
         return;
@@ -732,7 +724,7 @@ static void slog_check_done(struct slog *sl)
 /* Read the logs of this node's tasks (with follow: keep reading). */
 static void slog_open_local(struct slog *sl, const struct lrd_opts *o)
 {
-    const char *self = mgr_cluster_node_id(cluster());
+    const char *self = mgr_cluster_node_id(node_swarm_cluster());
 
     for (size_t i = 0; i < sl->n_t; i++) {
         struct rt_container *ct = NULL;
@@ -754,7 +746,7 @@ static void slog_open_local(struct slog *sl, const struct lrd_opts *o)
  * the leader had already sent their backlog. */
 static void slog_fallback(struct slog *sl, const char *why)
 {
-    const char *self = mgr_cluster_node_id(cluster());
+    const char *self = mgr_cluster_node_id(node_swarm_cluster());
     struct lrd_opts o = sl->o;
     size_t k = 0;
 
@@ -904,8 +896,8 @@ static void on_leader_frame(void *ud, json_t *msg)
     }
     if (!sl) {
         /* a stream nobody reads any more (we gave up on it) */
-        if (cluster())
-            (void)mgr_cluster_send_to_leader(cluster(),
+        if (node_swarm_cluster())
+            (void)mgr_cluster_send_to_leader(node_swarm_cluster(),
                                              json_pack("{s:s,s:I}", "t", "logstop", "req", req));
         return;
     }
@@ -934,14 +926,6 @@ static bool spec_tty(const char *spec_json, bool task_spec)
 
     json_decref(o);
     return tty;
-}
-
-static void reply_store_err(struct http_req *req, const struct err *e)
-{
-    char msg[ERR_MSG_MAX + 64];
-    int status = mgr_api_error(e, msg, sizeof(msg));
-
-    http_reply_error(req, status, "%s", msg);
 }
 
 static int add_task(struct slog *sl, const MgrTask *t)
@@ -1109,7 +1093,7 @@ static void service_logs(struct http_req *req, struct mgr_cluster *c, const stru
     if (slog_collect(sl, s, ref, is_task, &e) < 0) {
         free(sl->t);
         free(sl);
-        reply_store_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     http_req_ref(req);
@@ -1124,7 +1108,7 @@ static void service_logs(struct http_req *req, struct mgr_cluster *c, const stru
 
 static void peer_logs_start(uint64_t peer, json_t *msg)
 {
-    struct mgr_cluster *c = cluster();
+    struct mgr_cluster *c = node_swarm_cluster();
     const struct mgr_store *s = c ? mgr_cluster_store(c) : NULL;
     json_int_t preq = json_integer_value(json_object_get(msg, "req"));
     struct slog *sl = calloc(1, sizeof(*sl));
@@ -1235,7 +1219,7 @@ static bool logs_path(const char *path, const char *base, char *ref, size_t refl
 
 bool node_api_service_logs(struct http_req *req, const char *path)
 {
-    struct mgr_cluster *c = node_current ? node_current->cluster : NULL;
+    const struct mgr_store *st;
     char ref[256];
     bool is_task;
 
@@ -1247,12 +1231,7 @@ bool node_api_service_logs(struct http_req *req, const char *path)
         is_task = true;
     else
         return false;
-    if (!c || !mgr_cluster_is_manager(c) || !mgr_cluster_store(c)) {
-        http_reply_error(req, 503, "%s",
-                         c && mgr_cluster_state(c) == MGR_LOCAL_ACTIVE ? MGR_MSG_NOT_MANAGER
-                                                                       : MSG_INACTIVE);
-        return true;
-    }
-    service_logs(req, c, mgr_cluster_store(c), ref, is_task);
+    if ((st = node_swarm_store(req)))
+        service_logs(req, node_swarm_cluster(), st, ref, is_task);
     return true;
 }

@@ -30,43 +30,13 @@
 #include "manager/store.h"
 #include "manager/svcjson.h"
 #include "node/node.h"
+#include "node/swarm_api.h"
 #include "overlaynet/overlaynet.h"
-
-#define MSG_INACTIVE                                                                               \
-    "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "     \
-    "connect this node to swarm and try again."
 
 /* Published ingress ports without a number get one from this range. */
 #define INGRESS_PORT_MIN 30000
 #define INGRESS_PORT_MAX 32767
 #define OVERLAY_VNI_BASE 4096 /* the ingress network's; user networks from 4097 */
-
-static void reply_err(struct http_req *req, const struct err *e)
-{
-    char msg[ERR_MSG_MAX + 64];
-    int status = mgr_api_error(e, msg, sizeof(msg));
-
-    http_reply_error(req, status, "%s", msg);
-}
-
-static struct mgr_cluster *cluster(void)
-{
-    return node_current ? node_current->cluster : NULL;
-}
-
-/* Manager-only routes: reply 503 and return NULL on a worker or inactive node. */
-static const struct mgr_store *need_manager(struct http_req *req)
-{
-    struct mgr_cluster *c = cluster();
-
-    if (c && mgr_cluster_is_manager(c) && mgr_cluster_store(c))
-        return mgr_cluster_store(c);
-    if (!c || mgr_cluster_state(c) != MGR_LOCAL_ACTIVE)
-        http_reply_error(req, 503, "%s", MSG_INACTIVE);
-    else
-        http_reply_error(req, 503, "%s", MGR_MSG_NOT_MANAGER);
-    return NULL;
-}
 
 static json_t *parse_body(struct http_req *req)
 {
@@ -75,90 +45,9 @@ static json_t *parse_body(struct http_req *req)
     return json_loadb(req->body.data, req->body.len, 0, NULL);
 }
 
-static json_t *load_body(struct http_req *req)
-{
-    json_error_t jerr;
-    json_t *b;
-
-    if (req->body.len == 0)
-        return json_object();
-    b = json_loadb(req->body.data, req->body.len, 0, &jerr);
-    if (!b)
-        http_reply_error(req, 400, "invalid JSON: %s", jerr.text);
-    return b;
-}
-
 static const char *jstr(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
-}
-
-/* ---- completion of writes ---------------------------------------------------- */
-
-enum done_kind {
-    DONE_EMPTY,       /* 200, no body */
-    DONE_CREATED_ID,  /* 201 {"ID": id} */
-    DONE_WARNINGS,    /* 200 {"Warnings": null} */
-    DONE_NET_CREATED, /* 201 {"Id": id, "Warning": ""} */
-    DONE_NO_CONTENT,  /* 204 */
-};
-
-struct pend {
-    struct http_req *req;
-    enum done_kind kind;
-    char id[MGR_ID_LEN + 1];
-};
-
-static void on_done(int status, const struct err *err, const char *id, void *data)
-{
-    struct pend *p = data;
-
-    (void)id;
-    if (status < 0) {
-        struct err e = {.code = status};
-        snprintf(e.msg, sizeof(e.msg), "%s", err && err->msg[0] ? err->msg : strerror(-status));
-        reply_err(p->req, &e);
-    } else {
-        switch (p->kind) {
-        case DONE_CREATED_ID:
-            http_reply_json(p->req, 201, json_pack("{s:s}", "ID", p->id));
-            break;
-        case DONE_WARNINGS:
-            http_reply_json(p->req, 200, json_pack("{s:n}", "Warnings"));
-            break;
-        case DONE_NET_CREATED:
-            http_reply_json(p->req, 201, json_pack("{s:s, s:s}", "Id", p->id, "Warning", ""));
-            break;
-        case DONE_NO_CONTENT:
-            http_reply(p->req, 204, NULL, NULL, 0);
-            break;
-        default:
-            http_reply(p->req, 200, NULL, NULL, 0);
-            break;
-        }
-    }
-    http_req_unref(p->req);
-    free(p);
-}
-
-static void do_write(struct http_req *req, MgrCommand *cmd, enum done_kind kind, const char *id)
-{
-    struct pend *p = calloc(1, sizeof(*p));
-    struct err e = {0};
-
-    if (!p) {
-        http_reply_error(req, 500, "out of memory");
-        return;
-    }
-    p->req = req;
-    p->kind = kind;
-    snprintf(p->id, sizeof(p->id), "%s", id ? id : "");
-    http_req_ref(req);
-    if (mgr_cluster_write(cluster(), cmd, on_done, p, &e) < 0) {
-        reply_err(req, &e);
-        http_req_unref(req);
-        free(p);
-    }
 }
 
 /* ---- spec preparation ------------------------------------------------------- */
@@ -366,7 +255,7 @@ out:
 /* Body -> normalized spec with networks resolved; replies on error. */
 static json_t *prepare_spec(struct http_req *req, const struct mgr_store *s, bool create)
 {
-    json_t *body = load_body(req), *spec = NULL;
+    json_t *body = node_swarm_body(req), *spec = NULL;
     struct err e = {0};
     char name[64];
     int r;
@@ -384,7 +273,7 @@ static json_t *prepare_spec(struct http_req *req, const struct mgr_store *s, boo
         r = resolve_networks(s, spec, &e);
     if (r < 0) {
         json_decref(spec);
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return NULL;
     }
     return spec;
@@ -453,7 +342,7 @@ static void service_create(struct http_req *req, const struct mgr_store *s)
     }
     if (build_endpoint(s, spec, NULL, NULL, &endpoint, &e) < 0) {
         json_decref(spec);
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     text = mgr_json_canonical(spec);
@@ -471,7 +360,7 @@ static void service_create(struct http_req *req, const struct mgr_store *s)
     sc.service = &svc;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_SERVICE_CREATE;
     cmd.service_create = &sc;
-    do_write(req, &cmd, DONE_CREATED_ID, id);
+    node_swarm_write(req, &cmd, NODE_REPLY_CREATED_ID, id);
     free(text);
     free(endpoint);
     json_decref(spec);
@@ -491,7 +380,7 @@ static void service_update(struct http_req *req, const struct mgr_store *s, cons
     json_t *spec = NULL;
 
     if (mgr_store_service_find(s, ref, &sv, &e) < 0) {
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     snprintf(id, sizeof(id), "%s", sv->id);
@@ -507,7 +396,7 @@ static void service_update(struct http_req *req, const struct mgr_store *s, cons
     if (rollback && strcmp(rollback, "previous") == 0) {
         if (!sv->previous_spec_json || !*sv->previous_spec_json) {
             err_set(&e, -EBUSY, "service %s does not have a previous spec", id);
-            reply_err(req, &e);
+            node_swarm_reply_err(req, &e);
             return;
         }
         spec = json_loads(sv->previous_spec_json, 0, NULL);
@@ -545,7 +434,7 @@ static void service_update(struct http_req *req, const struct mgr_store *s, cons
         goto out;
     }
     if (build_endpoint(s, spec, id, sv->endpoint_json, &endpoint, &e) < 0) {
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         goto out;
     }
     su.id = id;
@@ -557,7 +446,7 @@ static void service_update(struct http_req *req, const struct mgr_store *s, cons
     su.endpoint_json = endpoint;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_SERVICE_UPDATE;
     cmd.service_update = &su;
-    do_write(req, &cmd, DONE_WARNINGS, id);
+    node_swarm_write(req, &cmd, NODE_REPLY_WARNINGS, id);
 out:
     free(text);
     free(name);
@@ -574,14 +463,14 @@ static void service_remove(struct http_req *req, const struct mgr_store *s, cons
     struct err e = {0};
 
     if (mgr_store_service_find(s, ref, &sv, &e) < 0) {
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     snprintf(id, sizeof(id), "%s", sv->id);
     sr.id = id;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_SERVICE_REMOVE;
     cmd.service_remove = &sr;
-    do_write(req, &cmd, DONE_EMPTY, id);
+    node_swarm_write(req, &cmd, NODE_REPLY_EMPTY, id);
 }
 
 /* Split "/<base>/<ref>[/<rest>]": copies ref, returns rest ("" or "/x"), or
@@ -611,12 +500,12 @@ static bool route_services(struct http_req *req, const char *path)
     const char *rest;
 
     if (strcmp(path, "/services") == 0 && get) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             services_list(req, s);
         return true;
     }
     if (strcmp(path, "/services/create") == 0 && post) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             service_create(req, s);
         return true;
     }
@@ -624,19 +513,19 @@ static bool route_services(struct http_req *req, const char *path)
     if (!rest)
         return false;
     if (*rest == '\0' && get) {
-        if ((s = need_manager(req))) {
+        if ((s = node_swarm_store(req))) {
             const MgrService *sv;
             struct err e = {0};
             if (mgr_store_service_find(s, ref, &sv, &e) < 0)
-                reply_err(req, &e);
+                node_swarm_reply_err(req, &e);
             else
                 http_reply_json(req, 200, mgr_json_service(sv, NULL));
         }
     } else if (*rest == '\0' && strcmp(req->method, "DELETE") == 0) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             service_remove(req, s, ref);
     } else if (strcmp(rest, "/update") == 0 && post) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             service_update(req, s, ref);
     } else {
         return false;
@@ -691,7 +580,7 @@ static void tasks_list(struct http_req *req, const struct mgr_store *s)
     }
     if (resolve_task_filters(s, filters, &e) < 0) {
         json_decref(filters);
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     out = json_array();
@@ -736,18 +625,18 @@ static bool route_tasks(struct http_req *req, const char *path)
     const char *rest;
 
     if (strcmp(path, "/tasks") == 0 && get) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             tasks_list(req, s);
         return true;
     }
     rest = split_ref(path, "/tasks", ref, sizeof(ref));
     if (!rest || *rest || !get)
         return false;
-    if ((s = need_manager(req))) {
+    if ((s = node_swarm_store(req))) {
         const MgrTask *t;
         struct err e = {0};
         if (mgr_store_task_find(s, ref, &t, &e) < 0)
-            reply_err(req, &e);
+            node_swarm_reply_err(req, &e);
         else
             http_reply_json(req, 200, mgr_json_task(t));
     }
@@ -765,12 +654,12 @@ static bool route_secrets(struct http_req *req, const char *path, const char *ba
 
     snprintf(create, sizeof(create), "%s/create", base);
     if (strcmp(path, base) == 0 && get) {
-        if (need_manager(req))
+        if (node_swarm_store(req))
             http_reply_json(req, 200, json_array());
         return true;
     }
     if (strcmp(path, create) == 0 && strcmp(req->method, "POST") == 0) {
-        if (need_manager(req))
+        if (node_swarm_store(req))
             http_reply_error(req, 400, "%ss are not supported by shoal", what);
         return true;
     }
@@ -779,7 +668,7 @@ static bool route_secrets(struct http_req *req, const char *path, const char *ba
         return false;
     if ((*rest == '\0' && (get || strcmp(req->method, "DELETE") == 0)) ||
         (strcmp(rest, "/update") == 0 && strcmp(req->method, "POST") == 0)) {
-        if (need_manager(req))
+        if (node_swarm_store(req))
             http_reply_error(req, 404, "%s %s not found", what, ref);
         return true;
     }
@@ -997,7 +886,7 @@ static void network_create(struct http_req *req, const struct mgr_store *s, json
     nc.network = &net;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_NETWORK_CREATE;
     cmd.network_create = &nc;
-    do_write(req, &cmd, DONE_NET_CREATED, id);
+    node_swarm_write(req, &cmd, NODE_REPLY_NET_CREATED, id);
     free(text);
 }
 
@@ -1032,54 +921,7 @@ static void network_remove(struct http_req *req, const struct mgr_store *s, cons
     nr.id = id;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_NETWORK_REMOVE;
     cmd.network_remove = &nr;
-    do_write(req, &cmd, DONE_NO_CONTENT, id);
-}
-
-/* Docker's /networks filters on a swarm network view. */
-static bool swarm_net_match(json_t *filters, json_t *net)
-{
-    const char *key;
-    json_t *vals;
-
-    json_object_foreach(filters, key, vals)
-    {
-        size_t i;
-        json_t *v;
-        bool any = json_array_size(vals) == 0;
-        json_array_foreach(vals, i, v)
-        {
-            const char *want = json_string_value(v);
-            if (!want)
-                continue;
-            if (strcmp(key, "name") == 0)
-                any |= strstr(jstr(net, "Name"), want) != NULL;
-            else if (strcmp(key, "id") == 0)
-                any |= strncmp(jstr(net, "Id"), want, strlen(want)) == 0;
-            else if (strcmp(key, "driver") == 0)
-                any |= strcmp(jstr(net, "Driver"), want) == 0;
-            else if (strcmp(key, "scope") == 0)
-                any |= strcmp(want, "swarm") == 0;
-            else if (strcmp(key, "type") == 0)
-                any |=
-                    (strcmp(want, "builtin") == 0) == json_is_true(json_object_get(net, "Ingress"));
-            else if (strcmp(key, "label") == 0) {
-                json_t *labels = json_object_get(net, "Labels");
-                const char *eq = strchr(want, '=');
-                if (!eq) {
-                    any |= json_object_get(labels, want) != NULL;
-                } else {
-                    const char *have =
-                        json_string_value(json_object_getn(labels, want, (size_t)(eq - want)));
-                    any |= have && strcmp(have, eq + 1) == 0;
-                }
-            } else {
-                any = true;
-            }
-        }
-        if (!any)
-            return false;
-    }
-    return true;
+    node_swarm_write(req, &cmd, NODE_REPLY_NO_CONTENT, id);
 }
 
 static void networks_list(struct http_req *req, const struct mgr_store *s)
@@ -1094,7 +936,7 @@ static void networks_list(struct http_req *req, const struct mgr_store *s)
     n = mgr_store_count(s, MGR_KIND_NETWORK);
     for (size_t i = 0; i < n; i++) {
         json_t *v = mgr_json_network_swarm(mgr_store_at(s, MGR_KIND_NETWORK, i));
-        if (v && swarm_net_match(filters, v))
+        if (v && onet_network_filter_match(filters, v, json_is_true(json_object_get(v, "Ingress"))))
             json_array_append(out, v);
         json_decref(v);
     }
@@ -1106,7 +948,7 @@ static void networks_list(struct http_req *req, const struct mgr_store *s)
 static bool route_networks(struct http_req *req, const char *path)
 {
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    struct mgr_cluster *c = cluster();
+    struct mgr_cluster *c = node_swarm_cluster();
     const struct mgr_store *s;
     const MgrNetwork *n;
     const char *rest, *scope;
@@ -1159,7 +1001,7 @@ static bool route_networks(struct http_req *req, const char *path)
 
 bool node_api_services(struct http_req *req, const char *path)
 {
-    if (!cluster())
+    if (!node_swarm_cluster())
         return false;
     if (node_api_service_logs(req, path))
         return true;

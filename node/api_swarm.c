@@ -17,12 +17,15 @@
 #include "manager/cluster.h"
 #include "manager/json.h"
 #include "node/node.h"
+#include "node/swarm_api.h"
 
 #define MSG_INACTIVE                                                                               \
     "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "     \
     "connect this node to swarm and try again."
 
-static void reply_err(struct http_req *req, const struct err *e)
+/* ---- shared with the service routes (node/swarm_api.h) ------------------------- */
+
+void node_swarm_reply_err(struct http_req *req, const struct err *e)
 {
     char msg[ERR_MSG_MAX + 64];
     int status;
@@ -35,17 +38,16 @@ static void reply_err(struct http_req *req, const struct err *e)
     http_reply_error(req, status, "%s", msg);
 }
 
-static struct mgr_cluster *cluster(void)
+struct mgr_cluster *node_swarm_cluster(void)
 {
-    return node_current->cluster;
+    return node_current ? node_current->cluster : NULL;
 }
 
-/* Manager-only routes: reply 503 and return NULL on a worker or inactive node. */
-static const struct mgr_store *need_manager(struct http_req *req)
+const struct mgr_store *node_swarm_store(struct http_req *req)
 {
-    struct mgr_cluster *c = cluster();
+    struct mgr_cluster *c = node_swarm_cluster();
 
-    if (c && mgr_cluster_is_manager(c))
+    if (c && mgr_cluster_is_manager(c) && mgr_cluster_store(c))
         return mgr_cluster_store(c);
     if (!c || mgr_cluster_state(c) != MGR_LOCAL_ACTIVE)
         http_reply_error(req, 503, "%s", MSG_INACTIVE);
@@ -54,7 +56,7 @@ static const struct mgr_store *need_manager(struct http_req *req)
     return NULL;
 }
 
-static json_t *load_body(struct http_req *req)
+json_t *node_swarm_body(struct http_req *req)
 {
     json_error_t jerr;
     json_t *b;
@@ -69,11 +71,10 @@ static json_t *load_body(struct http_req *req)
 
 /* ---- completion of asynchronous operations ----------------------------------- */
 
-enum done_kind { DONE_EMPTY, DONE_ID_STRING };
-
 struct pend {
     struct http_req *req;
-    enum done_kind kind;
+    enum node_swarm_reply kind;
+    char id[MGR_ID_LEN + 1];
 };
 
 static void on_done(int status, const struct err *err, const char *id, void *data)
@@ -83,17 +84,34 @@ static void on_done(int status, const struct err *err, const char *id, void *dat
     if (status < 0) {
         struct err e = {.code = status};
         snprintf(e.msg, sizeof(e.msg), "%s", err && err->msg[0] ? err->msg : strerror(-status));
-        reply_err(p->req, &e);
-    } else if (p->kind == DONE_ID_STRING) {
-        http_reply_json(p->req, 200, json_string(id ? id : ""));
+        node_swarm_reply_err(p->req, &e);
     } else {
-        http_reply(p->req, 200, NULL, NULL, 0);
+        switch (p->kind) {
+        case NODE_REPLY_ID_STRING:
+            http_reply_json(p->req, 200, json_string(id ? id : ""));
+            break;
+        case NODE_REPLY_CREATED_ID:
+            http_reply_json(p->req, 201, json_pack("{s:s}", "ID", p->id));
+            break;
+        case NODE_REPLY_WARNINGS:
+            http_reply_json(p->req, 200, json_pack("{s:n}", "Warnings"));
+            break;
+        case NODE_REPLY_NET_CREATED:
+            http_reply_json(p->req, 201, json_pack("{s:s, s:s}", "Id", p->id, "Warning", ""));
+            break;
+        case NODE_REPLY_NO_CONTENT:
+            http_reply(p->req, 204, NULL, NULL, 0);
+            break;
+        case NODE_REPLY_EMPTY:
+            http_reply(p->req, 200, NULL, NULL, 0);
+            break;
+        }
     }
     http_req_unref(p->req);
     free(p);
 }
 
-static struct pend *pend_new(struct http_req *req, enum done_kind kind)
+static struct pend *pend_new(struct http_req *req, enum node_swarm_reply kind, const char *id)
 {
     struct pend *p = calloc(1, sizeof(*p));
 
@@ -103,23 +121,25 @@ static struct pend *pend_new(struct http_req *req, enum done_kind kind)
     }
     p->req = req;
     p->kind = kind;
+    snprintf(p->id, sizeof(p->id), "%s", id ? id : "");
     http_req_ref(req);
     return p;
 }
 
 static void pend_fail(struct pend *p, const struct err *e)
 {
-    reply_err(p->req, e);
+    node_swarm_reply_err(p->req, e);
     http_req_unref(p->req);
     free(p);
 }
 
-static void do_write(struct http_req *req, MgrCommand *cmd)
+void node_swarm_write(struct http_req *req, MgrCommand *cmd, enum node_swarm_reply kind,
+                      const char *id)
 {
-    struct pend *p = pend_new(req, DONE_EMPTY);
+    struct pend *p = pend_new(req, kind, id);
     struct err e = {0};
 
-    if (p && mgr_cluster_write(cluster(), cmd, on_done, p, &e) < 0)
+    if (p && mgr_cluster_write(node_swarm_cluster(), cmd, on_done, p, &e) < 0)
         pend_fail(p, &e);
 }
 
@@ -129,7 +149,7 @@ static void swarm_init(struct http_req *req)
 {
     struct mgr_swarm_init_req in = {0};
     struct err e = {0};
-    json_t *body = load_body(req);
+    json_t *body = node_swarm_body(req);
     struct pend *p;
 
     if (!body)
@@ -140,8 +160,8 @@ static void swarm_init(struct http_req *req)
         return;
     }
     json_decref(body);
-    p = pend_new(req, DONE_ID_STRING);
-    if (p && mgr_cluster_init(cluster(), &in, on_done, p, &e) < 0)
+    p = pend_new(req, NODE_REPLY_ID_STRING, NULL);
+    if (p && mgr_cluster_init(node_swarm_cluster(), &in, on_done, p, &e) < 0)
         pend_fail(p, &e);
     mgr_swarm_init_req_release(&in);
 }
@@ -150,12 +170,12 @@ static void swarm_join(struct http_req *req)
 {
     struct mgr_swarm_join_req in = {0};
     struct err e = {0};
-    json_t *body = load_body(req);
+    json_t *body = node_swarm_body(req);
     struct pend *p;
 
     if (!body)
         return;
-    if (mgr_cluster_state(cluster()) != MGR_LOCAL_INACTIVE) {
+    if (mgr_cluster_state(node_swarm_cluster()) != MGR_LOCAL_INACTIVE) {
         json_decref(body);
         http_reply_error(req, 503, "%s", MGR_MSG_ALREADY_IN_SWARM);
         return;
@@ -166,8 +186,8 @@ static void swarm_join(struct http_req *req)
         return;
     }
     json_decref(body);
-    p = pend_new(req, DONE_EMPTY);
-    if (p && mgr_cluster_join(cluster(), &in, on_done, p, &e) < 0)
+    p = pend_new(req, NODE_REPLY_EMPTY, NULL);
+    if (p && mgr_cluster_join(node_swarm_cluster(), &in, on_done, p, &e) < 0)
         pend_fail(p, &e);
     mgr_swarm_join_req_release(&in);
 }
@@ -184,12 +204,12 @@ static void swarm_leave(struct http_req *req)
     struct err e = {0};
     struct pend *p;
 
-    if (mgr_cluster_state(cluster()) == MGR_LOCAL_INACTIVE) {
+    if (mgr_cluster_state(node_swarm_cluster()) == MGR_LOCAL_INACTIVE) {
         http_reply_error(req, 503, "This node is not part of a swarm");
         return;
     }
-    p = pend_new(req, DONE_EMPTY);
-    if (p && mgr_cluster_leave(cluster(), query_true(req, "force"), on_done, p, &e) < 0)
+    p = pend_new(req, NODE_REPLY_EMPTY, NULL);
+    if (p && mgr_cluster_leave(node_swarm_cluster(), query_true(req, "force"), on_done, p, &e) < 0)
         pend_fail(p, &e);
 }
 
@@ -212,7 +232,7 @@ static void swarm_update(struct http_req *req, const struct mgr_store *s)
         http_reply_error(req, 400, "%s", e.msg);
         return;
     }
-    body = load_body(req);
+    body = node_swarm_body(req);
     if (!body)
         return;
     if (mgr_json_parse_cluster_spec(body, &spec, &e) < 0) {
@@ -229,7 +249,7 @@ static void swarm_update(struct http_req *req, const struct mgr_store *s)
     if ((query_true(req, "rotateWorkerToken") && mgr_token_new(cl->ca_cert_pem, wtok, &e) < 0) ||
         (query_true(req, "rotateManagerToken") && mgr_token_new(cl->ca_cert_pem, mtok, &e) < 0)) {
         mgr_msg_free(spec);
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     cu.id = cl->id;
@@ -239,7 +259,7 @@ static void swarm_update(struct http_req *req, const struct mgr_store *s)
     cu.manager_token = mtok;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_CLUSTER_UPDATE;
     cmd.cluster_update = &cu;
-    do_write(req, &cmd);
+    node_swarm_write(req, &cmd, NODE_REPLY_EMPTY, NULL);
     mgr_msg_free(spec);
 }
 
@@ -250,7 +270,7 @@ static bool route_swarm(struct http_req *req, const char *path)
     const struct mgr_store *s;
 
     if (strcmp(path, "/swarm") == 0 && get) {
-        if ((s = need_manager(req))) {
+        if ((s = node_swarm_store(req))) {
             const MgrCluster *cl = mgr_store_cluster(s);
             if (cl)
                 http_reply_json(req, 200, mgr_json_cluster(cl, true));
@@ -264,10 +284,10 @@ static bool route_swarm(struct http_req *req, const char *path)
     } else if (strcmp(path, "/swarm/leave") == 0 && post) {
         swarm_leave(req);
     } else if (strcmp(path, "/swarm/update") == 0 && post) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             swarm_update(req, s);
     } else if (strcmp(path, "/swarm/unlockkey") == 0 && get) {
-        if (need_manager(req))
+        if (node_swarm_store(req))
             http_reply_error(req, 400, "no unlock key is set (autolock is not enabled)");
     } else if (strcmp(path, "/swarm/unlock") == 0 && post) {
         http_reply_error(req, 400, "swarm is not locked (autolock is not enabled)");
@@ -310,7 +330,7 @@ static void nodes_list(struct http_req *req, const struct mgr_store *s)
         http_reply_error(req, 400, "%s", e.msg);
         return;
     }
-    mgr_cluster_json_ctx(cluster(), &ctx);
+    mgr_cluster_json_ctx(node_swarm_cluster(), &ctx);
     out = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(out, mgr_json_node(list[i], &ctx));
@@ -331,7 +351,7 @@ static void node_update(struct http_req *req, const struct mgr_store *s, const c
     json_t *body;
 
     if (mgr_store_node_find(s, ref, &n, &e) < 0) {
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     snprintf(id, sizeof(id), "%s", n->id);
@@ -339,7 +359,7 @@ static void node_update(struct http_req *req, const struct mgr_store *s, const c
         http_reply_error(req, 400, "%s", e.msg);
         return;
     }
-    body = load_body(req);
+    body = node_swarm_body(req);
     if (!body)
         return;
     if (mgr_json_parse_node_spec(body, &spec, &e) < 0) {
@@ -353,7 +373,7 @@ static void node_update(struct http_req *req, const struct mgr_store *s, const c
     nu.spec = spec;
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_NODE_UPDATE;
     cmd.node_update = &nu;
-    do_write(req, &cmd);
+    node_swarm_write(req, &cmd, NODE_REPLY_EMPTY, NULL);
     mgr_msg_free(spec);
 }
 
@@ -366,7 +386,7 @@ static void node_remove(struct http_req *req, const struct mgr_store *s, const c
     struct err e = {0};
 
     if (mgr_store_node_find(s, ref, &n, &e) < 0) {
-        reply_err(req, &e);
+        node_swarm_reply_err(req, &e);
         return;
     }
     snprintf(id, sizeof(id), "%s", n->id);
@@ -374,7 +394,7 @@ static void node_remove(struct http_req *req, const struct mgr_store *s, const c
     nr.force = query_true(req, "force");
     cmd.op_case = SHOAL__STORE__STORE_COMMAND__OP_NODE_REMOVE;
     cmd.node_remove = &nr;
-    do_write(req, &cmd);
+    node_swarm_write(req, &cmd, NODE_REPLY_EMPTY, NULL);
 }
 
 static bool route_nodes(struct http_req *req, const char *path)
@@ -386,7 +406,7 @@ static bool route_nodes(struct http_req *req, const char *path)
     size_t len;
 
     if (strcmp(path, "/nodes") == 0 && get) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             nodes_list(req, s);
         return true;
     }
@@ -399,22 +419,22 @@ static bool route_nodes(struct http_req *req, const char *path)
     snprintf(ref, sizeof(ref), "%.*s", (int)len, rest);
     rest += len;
     if (*rest == '\0' && get) {
-        if ((s = need_manager(req))) {
+        if ((s = node_swarm_store(req))) {
             const MgrNode *n;
             struct err e = {0};
             struct mgr_json_ctx ctx;
             if (mgr_store_node_find(s, ref, &n, &e) < 0) {
-                reply_err(req, &e);
+                node_swarm_reply_err(req, &e);
             } else {
-                mgr_cluster_json_ctx(cluster(), &ctx);
+                mgr_cluster_json_ctx(node_swarm_cluster(), &ctx);
                 http_reply_json(req, 200, mgr_json_node(n, &ctx));
             }
         }
     } else if (*rest == '\0' && strcmp(req->method, "DELETE") == 0) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             node_remove(req, s, ref);
     } else if (strcmp(rest, "/update") == 0 && strcmp(req->method, "POST") == 0) {
-        if ((s = need_manager(req)))
+        if ((s = node_swarm_store(req)))
             node_update(req, s, ref);
     } else {
         return false;
@@ -424,7 +444,7 @@ static bool route_nodes(struct http_req *req, const char *path)
 
 bool node_api_swarm(struct http_req *req, const char *path)
 {
-    if (!cluster())
+    if (!node_swarm_cluster())
         return false;
     return route_swarm(req, path) || route_nodes(req, path);
 }
@@ -434,7 +454,7 @@ json_t *node_swarm_info(void)
     struct mgr_info_swarm in = {
         .node_id = "", .node_addr = "", .local_node_state = "inactive", .error = ""};
 
-    if (!cluster())
+    if (!node_swarm_cluster())
         return mgr_json_info_swarm(&in);
-    return mgr_cluster_info_json(cluster());
+    return mgr_cluster_info_json(node_swarm_cluster());
 }

@@ -1039,8 +1039,7 @@ int onet_network_inspect(struct onet *n, const char *ref, json_t **ret, struct e
     return *ret ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
-/* filters: {"name":["a"], "id":[..], "driver":[..], "label":["k", "k=v"], "type":["custom"]} */
-static bool filter_ok(json_t *filters, json_t *net)
+bool onet_network_filter_match(json_t *filters, json_t *net, bool builtin)
 {
     const char *key;
     json_t *vals;
@@ -1062,18 +1061,17 @@ static bool filter_ok(json_t *filters, json_t *net)
             else if (strcmp(key, "driver") == 0)
                 any |= strcmp(jstr(net, "Driver"), want) == 0;
             else if (strcmp(key, "scope") == 0)
-                any |= strcmp(want, "local") == 0;
+                any |= strcmp(jstr(net, "Scope"), want) == 0;
             else if (strcmp(key, "type") == 0)
-                any |= (strcmp(want, "builtin") == 0) == is_predefined(jstr(net, "Name"));
+                any |= (strcmp(want, "builtin") == 0) == builtin;
             else if (strcmp(key, "label") == 0) {
                 json_t *labels = json_object_get(net, "Labels");
                 const char *eq = strchr(want, '=');
                 if (!eq) {
                     any |= json_object_get(labels, want) != NULL;
                 } else {
-                    char k[256];
-                    (void)snprintf(k, sizeof(k), "%.*s", (int)(eq - want), want);
-                    const char *have = jstr(labels, k);
+                    const char *have =
+                        json_string_value(json_object_getn(labels, want, (size_t)(eq - want)));
                     any |= have && strcmp(have, eq + 1) == 0;
                 }
             } else {
@@ -1084,6 +1082,11 @@ static bool filter_ok(json_t *filters, json_t *net)
             return false;
     }
     return true;
+}
+
+static bool filter_ok(json_t *filters, json_t *net)
+{
+    return onet_network_filter_match(filters, net, is_predefined(jstr(net, "Name")));
 }
 
 json_t *onet_network_list(struct onet *n, json_t *filters)

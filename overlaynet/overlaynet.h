@@ -76,6 +76,10 @@ int onet_network_inspect(struct onet *n, const char *ref, json_t **ret, struct e
 /* GET /networks: array (includes "bridge", "host", "none"). filters: the
  * parsed filters object (name, id, driver, label, type) or NULL. */
 json_t *onet_network_list(struct onet *n, json_t *filters);
+/* Docker's /networks filters (name, id, driver, scope, type, label; values of
+ * a key OR'ed, keys AND'ed) on a network's JSON view; builtin: a predefined
+ * network (bridge/host/none, or a swarm's ingress). */
+bool onet_network_filter_match(json_t *filters, json_t *net, bool builtin);
 /* DELETE /networks/{ref}; -EBUSY with Docker's message when in use,
  * -EPERM for the predefined networks. */
 int onet_network_remove(struct onet *n, const char *ref, struct err *err);

@@ -12,9 +12,7 @@ load lib
 setup_file() {
     cluster_setup_file 1 || return 1
     [[ -n ${CL_SKIP:-} ]] && return 0
-    local tar
-    tar=$("$REPO_ROOT/tests/lib/mkrootfs.sh" "$REPO_ROOT/build/test/bb.tar") || return 1
-    on 1 docker import "$tar" bb:latest >/dev/null
+    hosts_import_bb 1
 }
 teardown_file() { cluster_down; }
 

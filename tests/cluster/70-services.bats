@@ -12,11 +12,7 @@ setup_file() {
     cluster_setup_file 5 || return 1
     [[ -n ${CL_SKIP:-} ]] && return 0
     swarm_form 3 2 || return 1
-    local bb n
-    bb=$("$REPO_ROOT/tests/lib/mkrootfs.sh" "$REPO_ROOT/build/test/bb.tar") || return 1
-    for n in 1 2 3 4 5; do
-        on "$n" docker import "$bb" bb:latest >/dev/null || return 1
-    done
+    hosts_import_bb 1 2 3 4 5 || return 1
     sleep "${CL_SETTLE:-3}"
 }
 teardown_file() {

@@ -8,11 +8,7 @@ setup_file() {
     cluster_setup_file 3 || return 1
     [[ -n ${CL_SKIP:-} ]] && return 0
     swarm_form 1 2 || return 1
-    local bb n
-    bb=$("$REPO_ROOT/tests/lib/mkrootfs.sh" "$REPO_ROOT/build/test/bb.tar") || return 1
-    for n in 1 2 3; do
-        on "$n" docker import "$bb" bb:latest >/dev/null || return 1
-    done
+    hosts_import_bb 1 2 3 || return 1
 }
 teardown_file() { cluster_down; }
 

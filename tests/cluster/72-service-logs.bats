@@ -10,11 +10,7 @@ setup_file() {
     cluster_setup_file 3 || return 1
     [[ -n ${CL_SKIP:-} ]] && return 0
     swarm_form 1 2 || return 1
-    local bb n
-    bb=$("$REPO_ROOT/tests/lib/mkrootfs.sh" "$REPO_ROOT/build/test/bb.tar") || return 1
-    for n in 1 2 3; do
-        on "$n" docker import "$bb" bb:latest >/dev/null || return 1
-    done
+    hosts_import_bb 1 2 3 || return 1
     on 1 docker service create -d --name once --replicas 3 bb:latest \
         sh -c 'echo hello-once; echo oops-once >&2; sleep 100000' >/dev/null || return 1
     # shellcheck disable=SC2016 # expanded by the task's shell

@@ -22,7 +22,8 @@
 # host_kill/host_restart N, host_partition/host_heal N, host_addr N,
 # (teardown heals any partition a failed test left), retry N DELAY CMD...,
 # leader_of [N...], leaders_agree N..., wait_ready COUNT [N] [SECS], node_id N,
-# record_id N, swarm_form MANAGERS WORKERS, json_get, curl_host N ARGS..., now_ms.
+# record_id N, swarm_form MANAGERS WORKERS, hosts_import_bb N..., curl_host N ARGS...,
+# now_ms; docker, retry, json_get and pid_alive come from tests/lib/common.bash.
 # Helper programs: apiload.py (replicated label writes, also used by
 # bench/raft-vs-etcd.sh) and peerprobe.py (hostile cluster-port peer).
 # Known bugs get a test in tests/cluster/pending/ (load ../lib), which
@@ -42,14 +43,10 @@ CL_START_TIMEOUT=${CL_START_TIMEOUT:-30}
 CL_STOP_TIMEOUT=${CL_STOP_TIMEOUT:-20}
 SUITE_CMD_TIMEOUT=${SUITE_CMD_TIMEOUT:-60}
 export SHOAL_BUILD REPO_ROOT DOCKER_BIN SUITE_CMD_TIMEOUT
+# shellcheck source=tests/lib/common.bash
+source "$REPO_ROOT/tests/lib/common.bash"
 
 # ---------------------------------------------------------------- small tools
-
-# The stock docker CLI, bounded (one hung request fails its test, exit 124).
-docker() {
-    timeout -k 5 "$SUITE_CMD_TIMEOUT" "$DOCKER_BIN" "$@"
-}
-export -f docker
 
 # on N CMD... - run CMD with DOCKER_HOST/SHOAL_HOST/SOCK pointing at host N.
 on() {
@@ -63,43 +60,6 @@ curl_host() {
     local n=$1
     shift
     command curl --unix-socket "$T/h$n/s.sock" --max-time 30 "$@"
-}
-
-# retry N DELAY CMD... - run CMD up to N times, sleeping DELAY between tries.
-retry() {
-    local n=$1 delay=$2 i
-    shift 2
-    for ((i = 1; i <= n; i++)); do
-        if "$@"; then
-            return 0
-        fi
-        ((i < n)) && sleep "$delay"
-    done
-    echo "retry: '$*' failed $n times" >&2
-    return 1
-}
-
-# json_get KEY.PATH [FILE] - a field of a JSON document (python3, no jq).
-json_get() {
-    python3 -c '
-import json, sys
-doc = json.load(open(sys.argv[2]) if len(sys.argv) > 2 else sys.stdin)
-for k in filter(None, sys.argv[1].split(".")):
-    doc = doc[int(k)] if isinstance(doc, list) else doc[k]
-print(doc if isinstance(doc, str) else json.dumps(doc))
-' "$@"
-}
-
-pid_alive() {
-    local st t
-    [[ -r /proc/$1/stat ]] || return 1
-    # every thread: a killed process's leader shows Z while its other threads
-    # are still exiting (and its sockets still open)
-    for t in /proc/"$1"/task/*/stat; do
-        st=$(sed -E 's/^.*\) (.).*/\1/' "$t" 2>/dev/null) || continue
-        [[ -n $st && $st != Z ]] && return 0
-    done
-    return 1
 }
 
 # now_ms - wall clock in milliseconds
@@ -381,6 +341,15 @@ swarm_form() {
         record_id "$n" || return 1
     done
     wait_ready $((nm + nw)) 1 60
+}
+
+# hosts_import_bb N... - the busybox rootfs as bb:latest on each host N
+hosts_import_bb() {
+    local tar n
+    tar=$("$REPO_ROOT/tests/lib/mkrootfs.sh" "$REPO_ROOT/build/test/bb.tar") || return 1
+    for n in "$@"; do
+        on "$n" docker import "$tar" bb:latest >/dev/null || return 1
+    done
 }
 
 # ---------------------------------------------------------------- bats hooks

@@ -38,50 +38,20 @@ export SHOAL_TEST_DAEMON SHOAL_BUILD REPO_ROOT DOCKER_BIN
 # request must fail its test, not stall the suite (exit 124 on timeout).
 SUITE_CMD_TIMEOUT=${SUITE_CMD_TIMEOUT:-120}
 export SUITE_CMD_TIMEOUT
-
-# The stock docker CLI, talking to the daemon under test ($DOCKER_HOST).
-docker() {
-    timeout -k 5 "$SUITE_CMD_TIMEOUT" "$DOCKER_BIN" "$@"
-}
+# shellcheck source=tests/lib/common.bash
+source "$REPO_ROOT/tests/lib/common.bash"
 
 # Our CLI, talking to the daemon under test ($SHOAL_HOST).
 shoal() {
     timeout -k 5 "$SUITE_CMD_TIMEOUT" "$SHOAL_BUILD/shoal" "$@"
 }
 # ... also inside `bash -c '...'` of a test
-export -f docker shoal
+export -f shoal
 
 # curl_api ARGS... - curl against the daemon's Unix socket; path is the last arg,
 # e.g. curl_api -sS -X POST http://d/v1.41/containers/create
 curl_api() {
     command curl --unix-socket "$SOCK" --max-time 30 "$@"
-}
-
-# retry N DELAY CMD... - run CMD up to N times, sleeping DELAY between tries.
-retry() {
-    local n=$1 delay=$2 i
-    shift 2
-    for ((i = 1; i <= n; i++)); do
-        if "$@"; then
-            return 0
-        fi
-        ((i < n)) && sleep "$delay"
-    done
-    echo "retry: '$*' failed $n times" >&2
-    return 1
-}
-
-# json_get KEY.PATH [FILE] - print a field of a JSON document (stdin or FILE);
-# exits 1 if the input is not JSON or the field is missing. Uses python3, not jq
-# (jq is not among the project's dependencies).
-json_get() {
-    python3 -c '
-import json, sys
-doc = json.load(open(sys.argv[2]) if len(sys.argv) > 2 else sys.stdin)
-for k in filter(None, sys.argv[1].split(".")):
-    doc = doc[int(k)] if isinstance(doc, list) else doc[k]
-print(doc if isinstance(doc, str) else json.dumps(doc))
-' "$@"
 }
 
 is_root() {
@@ -110,19 +80,6 @@ cgroup_v2() {
 }
 
 # pid_alive PID - true while PID exists and is not a zombie.
-# pid_alive PID - true while any thread of PID is alive. A killed process's
-# leader thread shows Z while its other threads are still exiting (and its
-# sockets still open), so every thread is checked.
-pid_alive() {
-    local st t
-    [[ -r /proc/$1/stat ]] || return 1
-    for t in /proc/"$1"/task/*/stat; do
-        st=$(sed -E 's/^.*\) (.).*/\1/' "$t" 2>/dev/null) || continue
-        [[ -n $st && $st != Z ]] && return 0
-    done
-    return 1
-}
-
 # ---------------------------------------------------------------- the daemon
 
 # Prints the daemon command line (one word per line) for the current mode.
