@@ -96,6 +96,8 @@ struct mgr_cluster {
     size_t n_mgrs;
 
     struct tls_ctx *srv, *cli;
+    struct tls_ctx **retired_ctxs; /* replaced by a role change, kept till exit */
+    size_t n_retired_ctxs;
     struct rft_port *port;
     struct rft *rft;
     struct mgr_store *store;
@@ -443,7 +445,21 @@ static int make_ctxs(struct mgr_cluster *c, struct err *err)
         return r;
     }
     /* old contexts may still be referenced by a closing port or dial: keep
-     * them until the process ends (a role change happens rarely) */
+     * them (reachable) until the process ends; a role change is rare */
+    for (int i = 0; i < 2; i++) {
+        struct tls_ctx *old = i ? c->cli : c->srv;
+        struct tls_ctx **n;
+        if (!old)
+            continue;
+        n = realloc(c->retired_ctxs, (c->n_retired_ctxs + 1) * sizeof(*n));
+        if (!n) {
+            tls_ctx_free(s);
+            tls_ctx_free(k);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+        c->retired_ctxs = n;
+        n[c->n_retired_ctxs++] = old;
+    }
     c->srv = s;
     c->cli = k;
     return 0;
