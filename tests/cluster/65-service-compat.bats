@@ -162,16 +162,20 @@ mid_rollback() {
     grep -Eq ' Ready +Ready ' <<<"$out" && grep -Eq ' Shutdown +Running ' <<<"$out"
 }
 
-# swnorm FILE - in request lines, the ids of services whose replies show
+# swnorm FILE [IDFILE...] - in request lines, the ids of services whose replies show
 # their names become the names (the CLI fetches a stack's services in the
 # order of random ids); then base-36 swarm ids (25 characters, or 12 when the
-# CLI cuts them) with at least one digit, in request lines and CLI output,
-# become <SWID>
+# CLI cuts them) named by a reply's "ID" or with at least one digit, in
+# request lines and CLI output, become <SWID> (IDFILEs: more replies to
+# take ids from)
 swnorm() {
-    python3 - "$1" <<'PY'
+    python3 - "$@" <<'PY'
 import re, sys
 p = sys.argv[1]
 txt = open(p, encoding="utf-8", errors="replace").read().split("\n")
+ids = list(txt)
+for q in sys.argv[2:]:
+    ids += open(q, encoding="utf-8", errors="replace").read().split("\n")
 # services named in reply bodies ("ID": ..., then "Name": ... of the Spec)
 names, last = {}, None
 for ln in txt:
@@ -183,12 +187,21 @@ for ln in txt:
         names.setdefault(last, m.group(1))
         last = None
 ID = re.compile(r"(?<![0-9a-z])(?=[0-9a-z]*[0-9])(?=[0-9a-z]*[a-z])([0-9a-z]{25}|[0-9a-z]{12})(?![0-9a-z])")
+# ids the replies name ("ID": ...) become <SWID> even without a digit (one
+# 12-character prefix in 50 or so has none)
+known = set()
+for ln in ids:
+    for m in re.finditer(r'"ID": "([0-9a-z]{25})"', ln):
+        known.add(m.group(1))
+        known.add(m.group(1)[:12])
+TOK = re.compile(r"(?<![0-9a-z])([0-9a-z]{25}|[0-9a-z]{12})(?![0-9a-z])")
 out = []
 for ln in txt:
     if ln.startswith(">>> "):
         for k, v in names.items():
             ln = ln.replace("/services/" + k, "/services/" + v)
     if ln.startswith(">>> ") or ln.startswith("#   |") or not p.endswith(".txt"):
+        ln = TOK.sub(lambda m: "<SWID>" if m.group(1) in known else m.group(1), ln)
         ln = ID.sub("<SWID>", ln)
     out.append(ln)
 open(p, "w", encoding="utf-8").write("\n".join(out))
@@ -298,7 +311,7 @@ swcompat() {
     cp "$T/$name.out" "$T/$name.out.n"
     swnorm "$T/$name.ref.txt"
     swnorm "$T/$name.txt"
-    swnorm "$T/$name.out.n"
+    swnorm "$T/$name.out.n" "$T/$name.txt"
     sort_lists "$T/$name.ref.txt"
     sort_lists "$T/$name.txt"
     rc=0
