@@ -27,12 +27,17 @@
 # asyncio client it replaces took much of the 2 cores itself.
 # The shoalds run with --log-level info (the cluster harness default is debug).
 # Failover: SIGKILL the leader, time until a write is accepted by a survivor.
+# RAFT_BENCH_PARTS (default "etcd raw api failover") picks what runs; with
+# RAFT_BENCH_PERF=FILE the shoal leader is recorded with perf(1) during the
+# 64-in-flight API run (for profiling, not for the figures).
 # Needs root (namespaces). Everything it starts is stopped by pid.
 set -uo pipefail
 
 TRIALS=${1:-10}
 WRITES=${2:-4000}
 RAW_WRITES=${3:-20000}
+PARTS=" ${RAFT_BENCH_PARTS:-etcd raw api failover} "
+part() { [[ $PARTS == *" $1 "* ]]; }
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
@@ -173,107 +178,133 @@ jget() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]]
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A R
-
-bench_log "etcd: starting 3 members (client ports $(ecli 1)-$(ecli 3))"
-declare -a EPID
-for n in 1 2 3; do etcd_start $n; done
-for ((i = 0; i < 100; i++)); do etcd_leader >/dev/null 2>&1 && break; sleep 0.2; done
-el=$(etcd_leader) || bench_die "etcd has no leader (see $E/e*.log)"
-for q in 1 16 64; do
-    out=$("$HTTPLOAD" etcd "127.0.0.1:$(ecli "$el")" "$WRITES" "$q")
-    bench_log "etcd  q=$q: $out"
-    R[etcd.$q]=$out
-done
 etimes=()
-for ((t = 1; t <= TRIALS; t++)); do
-    el=$(etcd_leader) || bench_die "etcd lost its leader"
-    ports=$(for n in 1 2 3; do [[ $n != "$el" ]] && echo -n "$(ecli $n),"; done)
-    t0=$(date +%s.%N)
-    kill -KILL "${EPID[$el]}"
-    ms=$(python3 "$E/etcdload.py" failover "${ports%,}" "$t0")
-    etimes+=("$ms")
-    bench_log "etcd failover trial $t: leader e$el killed, write accepted after $ms ms"
-    sleep 0.3
-    # restart the killed member with its data (the initial-cluster flags are ignored then)
-    etcd_start "$el"
-    for ((i = 0; i < 100; i++)); do
-        [[ $(etcd_leader 2>/dev/null) ]] && curl -fsS --max-time 1 "http://127.0.0.1:$(ecli "$el")/health" 2>/dev/null | grep -q true && break
-        sleep 0.2
+stimes=()
+
+if part etcd; then
+    bench_log "etcd: starting 3 members (client ports $(ecli 1)-$(ecli 3))"
+    declare -a EPID
+    for n in 1 2 3; do etcd_start $n; done
+    for ((i = 0; i < 100; i++)); do etcd_leader >/dev/null 2>&1 && break; sleep 0.2; done
+    el=$(etcd_leader) || bench_die "etcd has no leader (see $E/e*.log)"
+    for q in 1 16 64; do
+        out=$("$HTTPLOAD" etcd "127.0.0.1:$(ecli "$el")" "$WRITES" "$q")
+        bench_log "etcd  q=$q: $out"
+        R[etcd.$q]=$out
     done
-done
-R[etcd.failover]=$(printf '%s\n' "${etimes[@]}" | grep -v timeout | median)
-for pid in "${ETCD_PIDS[@]}"; do bench_stop_pid "$pid"; done
-ETCD_PIDS=()
+    if part failover; then
+        for ((t = 1; t <= TRIALS; t++)); do
+            el=$(etcd_leader) || bench_die "etcd lost its leader"
+            ports=$(for n in 1 2 3; do [[ $n != "$el" ]] && echo -n "$(ecli $n),"; done)
+            t0=$(date +%s.%N)
+            kill -KILL "${EPID[$el]}"
+            ms=$(python3 "$E/etcdload.py" failover "${ports%,}" "$t0")
+            etimes+=("$ms")
+            bench_log "etcd failover trial $t: leader e$el killed, write accepted after $ms ms"
+            sleep 0.3
+            # restart the killed member with its data (the initial-cluster flags are ignored then)
+            etcd_start "$el"
+            for ((i = 0; i < 100; i++)); do
+                [[ $(etcd_leader 2>/dev/null) ]] && curl -fsS --max-time 1 "http://127.0.0.1:$(ecli "$el")/health" 2>/dev/null | grep -q true && break
+                sleep 0.2
+            done
+        done
+        R[etcd.failover]=$(printf '%s\n' "${etimes[@]}" | grep -v timeout | median)
+    fi
+    for pid in "${ETCD_PIDS[@]}"; do bench_stop_pid "$pid"; done
+    ETCD_PIDS=()
+fi
 
 # ---------------------------------------------------------------- shoal raw
 
-RB=$(mktemp -d /tmp/sb-rstore.XXXXXX)
-PKGS="libuv jansson libseccomp libprotobuf-c openssl zlib raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0"
-[[ -f $SHOAL_BUILD/libcore.a ]] || bench_die "$SHOAL_BUILD/libcore.a missing (run make)"
-# shellcheck disable=SC2046,SC2086
-cc -std=gnu11 -O2 -D_GNU_SOURCE -iquote "$REPO_ROOT" -iquote "$REPO_ROOT/build/gen" \
-    $(pkg-config --cflags $PKGS) "$here/rstore-bench.c" -o "$RB/rstore-bench" \
-    "$SHOAL_BUILD/libcore.a" $(pkg-config --libs $PKGS libarchive) -lisal -lhttp_parser \
-    -lpthread -ldl || bench_die "building rstore-bench failed"
-bench_log "shoal raw store commands: 3 processes on 127.0.0.1"
-mapfile -t raw < <("$RB/rstore-bench" "$RB" $((28000 + ($$ % 300) * 10)) "$RAW_WRITES" 2>"$RB/log")
-((${#raw[@]} == 3)) || bench_die "rstore-bench failed: $(tail -5 "$RB/log")"
-for i in 0 1 2; do
-    q=$(jget "${raw[i]}" inflight)
-    bench_log "raw   q=$q: ${raw[i]}"
-    R[raw.$q]=${raw[i]}
-done
-rm -rf "$RB"
+if part raw; then
+    RB=$(mktemp -d /tmp/sb-rstore.XXXXXX)
+    PKGS="libuv jansson libseccomp libprotobuf-c openssl zlib raft libnl-3.0 libnl-route-3.0 libnl-genl-3.0"
+    [[ -f $SHOAL_BUILD/libcore.a ]] || bench_die "$SHOAL_BUILD/libcore.a missing (run make)"
+    # shellcheck disable=SC2046,SC2086
+    cc -std=gnu11 -O2 -D_GNU_SOURCE -iquote "$REPO_ROOT" -iquote "$REPO_ROOT/build/gen" \
+        $(pkg-config --cflags $PKGS) "$here/rstore-bench.c" -o "$RB/rstore-bench" \
+        "$SHOAL_BUILD/libcore.a" $(pkg-config --libs $PKGS libarchive) -lisal -lhttp_parser \
+        -lpthread -ldl || bench_die "building rstore-bench failed"
+    bench_log "shoal raw store commands: 3 processes on 127.0.0.1"
+    mapfile -t raw < <("$RB/rstore-bench" "$RB" $((28000 + ($$ % 300) * 10)) "$RAW_WRITES" 2>"$RB/log")
+    ((${#raw[@]} == 3)) || bench_die "rstore-bench failed: $(tail -5 "$RB/log")"
+    for i in 0 1 2; do
+        q=$(jget "${raw[i]}" inflight)
+        bench_log "raw   q=$q: ${raw[i]}"
+        R[raw.$q]=${raw[i]}
+    done
+    rm -rf "$RB"
+fi
 
 # ---------------------------------------------------------------- shoal API
 
-bench_log "shoal: 3 managers in network namespaces"
-CL_SHOALD_ARGS="--log-level info${CL_SHOALD_ARGS:+ $CL_SHOALD_ARGS}"
-cluster_setup_file 3 || bench_die "cluster set-up failed"
-[[ -z ${CL_SKIP:-} ]] || bench_die "$CL_SKIP"
-swarm_form 3 0 || bench_die "swarm did not form (see $T/h*/shoald.log)"
-l=$(leader_of 1 2 3) || bench_die "no shoal leader"
-wt=$(on "$l" docker swarm join-token -q worker)
-nsenter --net="/run/netns/$(host_ns "$l")" python3 "$here/fakejoin.py" "$(host_addr "$l"):2377" \
-    "$wt" 64 >"$T/bench.ids" || bench_die "fake joins failed"
-# wait until the leader has marked them Down (no status writes during the runs)
-for ((i = 0; i < 120; i++)); do
-    d=$(on "$l" docker node ls --format '{{.Status}}' | grep -c '^Down$')
-    ((d == 64)) && break
-    sleep 0.5
-done
-((d == 64)) || bench_die "the bench nodes were not marked Down ($d of 64)"
-ids=$(paste -sd, "$T/bench.ids")
-for q in 1 16 64; do
+if part api || part failover; then
+    bench_log "shoal: 3 managers in network namespaces"
+    CL_SHOALD_ARGS="--log-level info${CL_SHOALD_ARGS:+ $CL_SHOALD_ARGS}"
+    cluster_setup_file 3 || bench_die "cluster set-up failed"
+    [[ -z ${CL_SKIP:-} ]] || bench_die "$CL_SKIP"
+    swarm_form 3 0 || bench_die "swarm did not form (see $T/h*/shoald.log)"
+fi
+if part api; then
     l=$(leader_of 1 2 3) || bench_die "no shoal leader"
-    out=$("$HTTPLOAD" shoal "unix:$T/h$l/s.sock" "$ids" "$WRITES" "$q")
-    bench_log "shoal q=$q: $out"
-    R[shoal.$q]=$out
-done
-stimes=()
-for ((t = 1; t <= TRIALS; t++)); do
-    l=$(leader_of 1 2 3) || bench_die "shoal lost its leader"
-    socks=$(for n in 1 2 3; do [[ $n != "$l" ]] && echo -n "$T/h$n/s.sock,"; done)
-    t0=$(date +%s.%N)
-    host_kill "$l"
-    ms=$(python3 "$APILOAD" failover "${socks%,}" "$(cat "$T/h1/id")" "$t0")
-    stimes+=("$ms")
-    bench_log "shoal failover trial $t: leader h$l killed, write accepted after $ms ms"
-    host_start "$l" || bench_die "h$l did not restart"
-    wait_ready 3 "" 60 || bench_die "cluster did not recover"
-done
-R[shoal.failover]=$(printf '%s\n' "${stimes[@]}" | grep -v timeout | median)
+    wt=$(on "$l" docker swarm join-token -q worker)
+    nsenter --net="/run/netns/$(host_ns "$l")" python3 "$here/fakejoin.py" "$(host_addr "$l"):2377" \
+        "$wt" 64 >"$T/bench.ids" || bench_die "fake joins failed"
+    # wait until the leader has marked them Down (no status writes during the runs)
+    for ((i = 0; i < 120; i++)); do
+        d=$(on "$l" docker node ls --format '{{.Status}}' | grep -c '^Down$')
+        ((d == 64)) && break
+        sleep 0.5
+    done
+    ((d == 64)) || bench_die "the bench nodes were not marked Down ($d of 64)"
+    ids=$(paste -sd, "$T/bench.ids")
+    for q in 1 16 64; do
+        l=$(leader_of 1 2 3) || bench_die "no shoal leader"
+        perf=
+        if [[ $q == 64 && -n ${RAFT_BENCH_PERF:-} ]]; then
+            perf record -g -o "$RAFT_BENCH_PERF" -p "$(host_pid "$l")" 2>/dev/null &
+            perf=$!
+            sleep 0.5
+        fi
+        out=$("$HTTPLOAD" shoal "unix:$T/h$l/s.sock" "$ids" "$WRITES" "$q")
+        if [[ -n $perf ]]; then
+            kill -INT "$perf"
+            wait "$perf"
+        fi
+        bench_log "shoal q=$q: $out"
+        R[shoal.$q]=$out
+    done
+fi
+if part failover; then
+    for ((t = 1; t <= TRIALS; t++)); do
+        l=$(leader_of 1 2 3) || bench_die "shoal lost its leader"
+        socks=$(for n in 1 2 3; do [[ $n != "$l" ]] && echo -n "$T/h$n/s.sock,"; done)
+        t0=$(date +%s.%N)
+        host_kill "$l"
+        ms=$(python3 "$APILOAD" failover "${socks%,}" "$(cat "$T/h1/id")" "$t0")
+        stimes+=("$ms")
+        bench_log "shoal failover trial $t: leader h$l killed, write accepted after $ms ms"
+        host_start "$l" || bench_die "h$l did not restart"
+        wait_ready 3 "" 60 || bench_die "cluster did not recover"
+    done
+    R[shoal.failover]=$(printf '%s\n' "${stimes[@]}" | grep -v timeout | median)
+fi
 
 # ---------------------------------------------------------------- table
 
 declare -A NAME=([raw]="shoal raw store commands" [shoal]="shoal Engine API (label update)"
     [etcd]="etcd 3.4 JSON API (put)")
 row() {
-    local j=${R[$1.$2]}
+    local j=${R[$1.$2]:-}
+    [[ -n $j ]] || return 0
     printf '| %s | %s | %s | %s | %s |\n' "${NAME[$1]}" "$2" "$(jget "$j" p50_ms)" \
         "$(jget "$j" p99_ms)" "$(jget "$j" rate)"
 }
-ratio() { python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["rate"] / json.loads(sys.argv[2])["rate"], 1))' "$1" "$2"; }
+ratio() {
+    [[ -n $1 && -n $2 ]] || { echo n/a; return; }
+    python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["rate"] / json.loads(sys.argv[2])["rate"], 1))' "$1" "$2"
+}
 echo
 echo "## raft vs etcd ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) cores; $RAW_WRITES raw / $WRITES API writes per level)"
 echo
@@ -281,11 +312,12 @@ echo "| write path | in flight | p50 ms | p99 ms | writes/s |"
 echo "|---|---|---|---|---|"
 for q in 1 16 64; do row raw $q; row shoal $q; row etcd $q; done
 echo
-echo "at 64 in flight: raw store commands $(ratio "${R[raw.64]}" "${R[etcd.64]}")x etcd, Engine API $(ratio "${R[shoal.64]}" "${R[etcd.64]}")x etcd"
-bench_result raft.raw.p50_ms "$(jget "${R[raw.1]}" p50_ms)"
-bench_result raft.raw.rate64 "$(jget "${R[raw.64]}" rate)"
-bench_result raft.api.rate64 "$(jget "${R[shoal.64]}" rate)"
-bench_result raft.etcd.rate64 "$(jget "${R[etcd.64]}" rate)"
+echo "at 64 in flight: raw store commands $(ratio "${R[raw.64]:-}" "${R[etcd.64]:-}")x etcd, Engine API $(ratio "${R[shoal.64]:-}" "${R[etcd.64]:-}")x etcd"
+[[ -n ${R[raw.1]:-} ]] && bench_result raft.raw.p50_ms "$(jget "${R[raw.1]}" p50_ms)"
+[[ -n ${R[raw.64]:-} ]] && bench_result raft.raw.rate64 "$(jget "${R[raw.64]}" rate)"
+[[ -n ${R[shoal.64]:-} ]] && bench_result raft.api.rate64 "$(jget "${R[shoal.64]}" rate)"
+[[ -n ${R[etcd.64]:-} ]] && bench_result raft.etcd.rate64 "$(jget "${R[etcd.64]}" rate)"
+part failover || exit 0
 echo
 echo "| leader failover (SIGKILL -> write accepted) | median ms | trials |"
 echo "|---|---|---|"

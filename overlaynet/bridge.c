@@ -115,6 +115,7 @@ struct onet {
     json_t *pending; /* ctr id -> {net id -> EndpointConfig}: connects of stopped containers */
     struct dellinks *dels; /* veth deletions not settled yet */
     bool nft_installed;
+    bool nft_fast_installed; /* the netdev table of nft_fast_sync() */
     bool ns_dir_ready;
 };
 
@@ -362,6 +363,81 @@ static bool nft_marker_present(struct onet *n)
     return access(path, F_OK) == 0;
 }
 
+/* Same-network traffic between containers skips the bridge. A frame that
+ * enters the host end of a container's veth addressed to the MAC of another
+ * container on the same network is sent straight out of that container's
+ * veth by the netdev ingress hook ("fwd"), before the bridge sees it: no
+ * bridge forwarding, and none of the host's br_netfilter passes (conntrack,
+ * the nat and filter chains of every table) that a bridged frame costs when
+ * net.bridge.bridge-nf-call-iptables is on. Everything else (broadcast, ARP
+ * requests, the gateway, published ports, other networks) goes through the
+ * bridge as before. Nothing is lost by the shortcut: frames between
+ * containers of one network are never filtered or NATed by us, and replies
+ * of DNATed (published-port) connections between them are routed through
+ * the gateway by the hairpin masquerade (nft_sync). One map per network
+ * (MAC -> host veth) so a crafted destination MAC cannot reach another
+ * network. Its own transaction: a veth that vanished meanwhile fails it, and
+ * then the table is removed rather than left pointing at old devices; a
+ * kernel without netdev tables or fwd just keeps the bridge path. */
+static void nft_fast_sync(struct onet *n, bool any)
+{
+    struct buf b;
+    struct err e = {0};
+    const char *t = n->table;
+    char mac[18];
+    unsigned idx = 0;
+    bool chains = false;
+
+    if (!any && !n->nft_fast_installed)
+        return;
+    buf_init(&b);
+    buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
+    if (any) {
+        buf_printf(&b, "add table netdev %s\n", t);
+        for (struct net *x = n->nets; x; x = x->next, idx++) {
+            size_t members = 0;
+            if (!x->up)
+                continue;
+            for (struct sbox *s = n->sboxes; s; s = s->next)
+                for (size_t i = 0; i < s->n_eps; i++)
+                    members += s->eps[i].net == x;
+            if (members < 2)
+                continue;
+            buf_printf(&b, "add map netdev %s m%u { type ether_addr : iface_index; }\n", t, idx);
+            for (struct sbox *s = n->sboxes; s; s = s->next)
+                for (size_t i = 0; i < s->n_eps; i++) {
+                    struct ep *ep = &s->eps[i];
+                    if (ep->net != x || onet__link_ifindex(n->nl, ep->host_if) < 0)
+                        continue;
+                    mac_fmt(ep->ip, mac);
+                    buf_printf(&b,
+                               "add element netdev %s m%u { %s : \"%s\" }\n"
+                               "add chain netdev %s i_%s { type filter hook ingress device "
+                               "\"%s\" priority 0; }\n"
+                               "add rule netdev %s i_%s fwd to ether daddr map @m%u\n",
+                               t, idx, mac, ep->host_if, t, ep->host_if, ep->host_if, t,
+                               ep->host_if, idx);
+                    chains = true;
+                }
+        }
+    }
+    if (!chains) {
+        buf_consume(&b, b.len);
+        buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
+    }
+    if (onet__nft_run(n->nft, b.data ?: "", &e) == 0) {
+        n->nft_fast_installed = chains;
+    } else if (chains) {
+        log_debug("container fast path not installed (%s): frames go through the bridge",
+                  e.msg);
+        buf_consume(&b, b.len);
+        buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
+        if (onet__nft_run(n->nft, b.data ?: "", NULL) == 0)
+            n->nft_fast_installed = false;
+    }
+    buf_release(&b);
+}
+
 static int nft_sync(struct onet *n, struct err *err)
 {
     struct buf b;
@@ -373,6 +449,7 @@ static int nft_sync(struct onet *n, struct err *err)
     for (struct net *x = n->nets; x; x = x->next)
         any |= x->up;
     buf_init(&b);
+    nft_fast_sync(n, any);
     if (!any && !n->nft_installed)
         return 0;
     buf_printf(&b, "add table ip %s\ndelete table ip %s\n", t, t);
@@ -409,17 +486,21 @@ static int nft_sync(struct onet *n, struct err *err)
             if (p->host_ip)
                 buf_printf(&b, "ip daddr %s ", ip2);
             buf_printf(&b, "%s dport %u dnat to %s:%u\n", pr, p->host_port, ip, p->ctr_port);
-            /* hairpin: a container reaching its own published port */
-            buf_printf(&b,
-                       "add rule ip %s postrouting ip saddr %s ip daddr %s %s dport %u "
-                       "masquerade\n",
-                       t, ip, ip, pr, p->ctr_port);
         }
     }
     for (struct net *x = n->nets; x; x = x->next) {
         if (!x->up)
             continue;
         onet__cidr_fmt(x->subnet, sub);
+        /* hairpin: a container reaching a published port of a container of
+         * its own network (itself included) talks to the gateway's address,
+         * so that the replies come back through the gateway to be un-DNATed
+         * (docker-proxy gives the same view); without it they would go to
+         * the client directly, by the bridge or the fast path, unchanged */
+        buf_printf(&b,
+                   "add rule ip %s postrouting oifname \"%s\" ip saddr %s ct status dnat "
+                   "masquerade\n",
+                   t, x->bridge, sub);
         /* DNAT of host-local traffic from 127.0.0.1 (route_localnet on the bridge) */
         buf_printf(&b,
                    "add rule ip %s postrouting oifname \"%s\" ip saddr 127.0.0.0/8 masquerade\n", t,
@@ -737,6 +818,7 @@ int onet_open(const struct onet_opts *o, struct onet **ret, struct err *err)
     }
     /* a table left by a crash is replaced (or removed when nothing is attached) */
     n->nft_installed = nft_marker_present(n) || n->sboxes;
+    n->nft_fast_installed = n->nft_installed;
     if ((r = nft_sync(n, err)) < 0)
         goto fail;
     *ret = n;

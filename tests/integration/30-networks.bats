@@ -169,6 +169,43 @@ ctr_ip() {
     [[ $output == *"nameserver 127.0.0.11"* ]]
 }
 
+@test "containers of one network talk through the veth fast path; nothing of it is left" {
+    requires_net_hooks
+    docker network create --subnet 10.254.0.0/24 fp1
+    docker run -d --name fpa --network fp1 bb:latest \
+        sh -c 'mkdir -p /www && echo hello-fp >/www/index.html && exec httpd -f -p 80 -h /www'
+    docker run -d --name fpb --network fp1 -p 18095:80 bb:latest \
+        sh -c 'mkdir -p /www && echo hello-fpb >/www/index.html && exec httpd -f -p 80 -h /www'
+    # one map for the network, one ingress chain per container veth
+    run nft list table netdev shoal
+    [ "$status" -eq 0 ]
+    [[ $output == *"02:42:0a:fe:00:02"* && $output == *"02:42:0a:fe:00:03"* ]]
+    [ "$(grep -c 'hook ingress' <<<"$output")" -eq 2 ]
+    get='printf "GET / HTTP/1.0\r\n\r\n" | timeout 5 nc'
+    run docker exec fpb sh -c "$get $(ctr_ip fpa fp1) 80"
+    [[ $output == *hello-fp* ]]
+    # a published port of the same network through the gateway (replies
+    # must be un-DNATed, not short-cut), and the container's own one
+    gw=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' fp1)
+    retry 50 0.1 curl -fsS --max-time 2 http://127.0.0.1:18095/
+    run docker exec fpa sh -c "$get $gw 18095"
+    [[ $output == *hello-fpb* ]]
+    run docker exec fpb sh -c "$get $gw 18095"
+    [[ $output == *hello-fpb* ]]
+    # another network's container cannot use the shortcut (its veth has no
+    # chain while alone; with a peer, its own map) and stays isolated
+    docker network create --subnet 10.254.1.0/24 fp2
+    docker run -d --name fpc --network fp2 bb:latest sleep 300
+    run docker exec fpc sh -c "$get $(ctr_ip fpa fp1) 80"
+    [[ $output != *hello-fp* ]]
+    docker rm -f fpb
+    # one member left: no chain for it
+    run nft list table netdev shoal
+    [[ $output != *"hook ingress"* ]]
+    docker rm -f fpa fpc
+    docker network rm fp1 fp2
+}
+
 @test "--network none, host and container:" {
     requires_net_hooks
     run docker run --rm --network none bb:latest ip -o link
@@ -209,6 +246,8 @@ ctr_ip() {
     run ip link show shoal0
     [ "$status" -ne 0 ]
     run nft list table ip shoal
+    [ "$status" -ne 0 ]
+    run nft list table netdev shoal
     [ "$status" -ne 0 ]
     run bash -c "ip -o link | grep -E ' (veth|br-)'"
     [ "$status" -ne 0 ]
