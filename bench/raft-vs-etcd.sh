@@ -29,7 +29,8 @@
 # Failover: SIGKILL the leader, time until a write is accepted by a survivor.
 # RAFT_BENCH_PARTS (default "etcd raw api failover") picks what runs; with
 # RAFT_BENCH_PERF=FILE the shoal leader is recorded with perf(1) during the
-# 64-in-flight API run (for profiling, not for the figures).
+# 64-in-flight API run (RAFT_BENCH_PERF_ALL=1: the whole machine, no call
+# graphs), for profiling, not for the figures.
 # Needs root (namespaces). Everything it starts is stopped by pid.
 set -uo pipefail
 
@@ -263,7 +264,9 @@ if part api; then
         l=$(leader_of 1 2 3) || bench_die "no shoal leader"
         perf=
         if [[ $q == 64 && -n ${RAFT_BENCH_PERF:-} ]]; then
-            perf record -g -o "$RAFT_BENCH_PERF" -p "$(host_pid "$l")" 2>/dev/null &
+            popts=(--call-graph dwarf,16384 -p "$(host_pid "$l")")
+            [[ ${RAFT_BENCH_PERF_ALL:-0} == 1 ]] && popts=(-a)
+            perf record "${popts[@]}" -o "$RAFT_BENCH_PERF" 2>/dev/null &
             perf=$!
             sleep 0.5
         fi
