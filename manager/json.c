@@ -3,12 +3,14 @@
  */
 #include "manager/json.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "lib/buf.h"
 #include "lib/util.h"
 
 #include "manager/ca.h"
@@ -138,6 +140,7 @@ static void set_meta(json_t *o, const char *id, const Shoal__Store__Meta *m)
 static struct {
     pthread_mutex_t lock;
     char *pem, *subj, *pub;
+    char *frag; /* the TLSInfo object as compact JSON text (mgr_json_node_text) */
 } tls_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static json_t *jtls_pack(const char *pem, const char *subj, const char *pub)
@@ -169,6 +172,8 @@ static json_t *jtls_info(const char *ca_pem)
         free(tls_cache.pem);
         free(tls_cache.subj);
         free(tls_cache.pub);
+        free(tls_cache.frag);
+        tls_cache.frag = json_dumps(o, JSON_COMPACT);
         tls_cache.pem = copy;
         tls_cache.subj = subj;
         tls_cache.pub = pub;
@@ -248,6 +253,266 @@ json_t *mgr_json_node(const MgrNode *n, const struct mgr_json_ctx *ctx)
         json_object_set_new(o, "ManagerStatus", m);
     }
     return o;
+}
+
+/* ---- node views as text ---------------------------------------------------- */
+
+/* GET /nodes/{id} is on the path of every `docker node update`: building the
+ * jansson tree and dumping it took a quarter of the leader's loop under
+ * load. The text writer below emits the same bytes as
+ * json_dumps(mgr_json_node(), JSON_COMPACT) (test_mgr_json.c compares them),
+ * escaping as jansson does; strings that are not UTF-8 become "" as jstr()
+ * makes them, and label keys that are not UTF-8 are left out as jansson
+ * refuses them. */
+
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n, i;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        if (!n)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+struct tw {
+    struct buf *b;
+    int err;
+};
+
+static void tw_raw(struct tw *w, const char *s)
+{
+    if (!w->err && buf_puts(w->b, s) < 0)
+        w->err = -ENOMEM;
+}
+
+static void tw_str(struct tw *w, const char *s)
+{
+    const char *run;
+    char esc[8];
+
+    if (!s || !utf8_valid(s))
+        s = "";
+    tw_raw(w, "\"");
+    for (run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c && c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (s > run && !w->err && buf_append(w->b, run, (size_t)(s - run)) < 0)
+            w->err = -ENOMEM;
+        if (!c)
+            break;
+        switch (c) {
+        case '"':
+            tw_raw(w, "\\\"");
+            break;
+        case '\\':
+            tw_raw(w, "\\\\");
+            break;
+        case '\b':
+            tw_raw(w, "\\b");
+            break;
+        case '\f':
+            tw_raw(w, "\\f");
+            break;
+        case '\n':
+            tw_raw(w, "\\n");
+            break;
+        case '\r':
+            tw_raw(w, "\\r");
+            break;
+        case '\t':
+            tw_raw(w, "\\t");
+            break;
+        default:
+            (void)snprintf(esc, sizeof(esc), "\\u%04X", c);
+            tw_raw(w, esc);
+        }
+        run = s + 1;
+    }
+    tw_raw(w, "\"");
+}
+
+/* "key":"value" with a leading comma unless first */
+static void tw_kv(struct tw *w, bool first, const char *k, const char *v)
+{
+    if (!first)
+        tw_raw(w, ",");
+    tw_str(w, k);
+    tw_raw(w, ":");
+    tw_str(w, v);
+}
+
+static void tw_int(struct tw *w, long long v)
+{
+    char num[32];
+
+    (void)snprintf(num, sizeof(num), "%lld", v);
+    tw_raw(w, num);
+}
+
+static void tw_time(struct tw *w, int64_t ns)
+{
+    char t[40];
+
+    time_fmt_rfc3339(ns, t);
+    tw_str(w, t);
+}
+
+/* an object of labels, as jlabels() builds it: the first place of a key,
+ * the last value given for it */
+static void tw_labels(struct tw *w, Shoal__Store__Label **labels, size_t n)
+{
+    bool first = true;
+
+    tw_raw(w, "{");
+    for (size_t i = 0; i < n; i++) {
+        const char *k = labels[i]->key, *v = labels[i]->value;
+        bool seen = false;
+        if (!k || !utf8_valid(k))
+            continue;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = labels[j]->key && strcmp(labels[j]->key, k) == 0;
+        if (seen)
+            continue;
+        for (size_t j = i + 1; j < n; j++)
+            if (labels[j]->key && strcmp(labels[j]->key, k) == 0)
+                v = labels[j]->value;
+        tw_kv(w, first, k, v);
+        first = false;
+    }
+    tw_raw(w, "}");
+}
+
+static void tw_tls(struct tw *w, const char *ca_pem)
+{
+    json_t *o;
+    char *s;
+
+    pthread_mutex_lock(&tls_cache.lock);
+    if (ca_pem[0] && tls_cache.frag && tls_cache.pem && strcmp(tls_cache.pem, ca_pem) == 0) {
+        tw_raw(w, tls_cache.frag);
+        pthread_mutex_unlock(&tls_cache.lock);
+        return;
+    }
+    pthread_mutex_unlock(&tls_cache.lock);
+    o = jtls_info(ca_pem); /* fills the cache */
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        w->err = -ENOMEM;
+        return;
+    }
+    tw_raw(w, s);
+    free(s);
+}
+
+int mgr_json_node_text(struct buf *b, const MgrNode *n, const struct mgr_json_ctx *ctx)
+{
+    struct tw w = {.b = b};
+    const MgrNodeSpec *sp = n->spec;
+
+    tw_raw(&w, "{\"ID\":");
+    tw_str(&w, n->id);
+    tw_raw(&w, ",\"Version\":{\"Index\":");
+    tw_int(&w, (long long)(n->meta ? n->meta->version : 0));
+    tw_raw(&w, "},\"CreatedAt\":");
+    tw_time(&w, n->meta ? n->meta->created_at_ns : 0);
+    tw_raw(&w, ",\"UpdatedAt\":");
+    tw_time(&w, n->meta ? n->meta->updated_at_ns : 0);
+
+    tw_raw(&w, ",\"Spec\":{");
+    if (sp && sp->name[0]) {
+        tw_kv(&w, true, "Name", sp->name);
+        tw_raw(&w, ",");
+    }
+    tw_raw(&w, "\"Labels\":");
+    tw_labels(&w, sp ? sp->labels : NULL, sp ? sp->n_labels : 0);
+    tw_kv(&w, false, "Role", mgr_role_str(sp ? sp->role : 0));
+    tw_kv(&w, false, "Availability", mgr_availability_str(sp ? sp->availability : 0));
+    tw_raw(&w, "},\"Description\":{");
+    if (n->description) {
+        const MgrNodeDescription *d = n->description;
+        tw_kv(&w, true, "Hostname", d->hostname);
+        tw_raw(&w, ",\"Platform\":{");
+        tw_kv(&w, true, "Architecture", d->architecture);
+        tw_kv(&w, false, "OS", d->os);
+        tw_raw(&w, "},\"Resources\":{\"NanoCPUs\":");
+        tw_int(&w, (long long)d->nano_cpus);
+        tw_raw(&w, ",\"MemoryBytes\":");
+        tw_int(&w, (long long)d->memory_bytes);
+        tw_raw(&w, "},\"Engine\":{");
+        tw_kv(&w, true, "EngineVersion", d->engine_version);
+        if (d->n_engine_labels) {
+            tw_raw(&w, ",\"Labels\":");
+            tw_labels(&w, d->engine_labels, d->n_engine_labels);
+        }
+        if (d->n_plugins) {
+            tw_raw(&w, ",\"Plugins\":[");
+            for (size_t i = 0; i < d->n_plugins; i++) {
+                tw_raw(&w, i ? ",{" : "{");
+                tw_kv(&w, true, "Type", d->plugins[i]->type);
+                tw_kv(&w, false, "Name", d->plugins[i]->name);
+                tw_raw(&w, "}");
+            }
+            tw_raw(&w, "]");
+        }
+        tw_raw(&w, "}");
+    }
+    if (ctx && ctx->ca_cert_pem) {
+        tw_raw(&w, n->description ? ",\"TLSInfo\":" : "\"TLSInfo\":");
+        tw_tls(&w, ctx->ca_cert_pem);
+    }
+    tw_raw(&w, "},\"Status\":{");
+    tw_kv(&w, true, "State", mgr_node_state_str(n->status ? n->status->state : 0));
+    if (n->status && n->status->message[0])
+        tw_kv(&w, false, "Message", n->status->message);
+    tw_kv(&w, false, "Addr", n->status ? n->status->addr : "");
+    tw_raw(&w, "}");
+    if (n->role == MGR_ROLE_MANAGER && n->manager_status) {
+        const MgrManagerStatus *ms = n->manager_status;
+        bool leader = ctx && ctx->is_leader ? ctx->is_leader(ctx->ud, n) : ms->leader;
+        int reach =
+            ctx && ctx->reachability ? ctx->reachability(ctx->ud, n) : (int)ms->reachability;
+        tw_raw(&w, ",\"ManagerStatus\":{");
+        if (leader)
+            tw_raw(&w, "\"Leader\":true,");
+        tw_kv(&w, true, "Reachability", mgr_reachability_str(reach));
+        tw_kv(&w, false, "Addr", ms->addr);
+        tw_raw(&w, "}");
+    }
+    tw_raw(&w, "}");
+    return w.err;
 }
 
 json_t *mgr_json_cluster(const MgrCluster *c, bool with_tokens)

@@ -29,6 +29,11 @@ struct mgr_json_ctx {
 
 /* GET /nodes/{id} object (new reference, NULL on ENOMEM). */
 json_t *mgr_json_node(const MgrNode *n, const struct mgr_json_ctx *ctx);
+struct buf;
+/* The same object as compact JSON text appended to b (no newline): the
+ * bytes json_dumps(mgr_json_node(n, ctx), JSON_COMPACT) gives, without the
+ * tree. 0 or -ENOMEM. */
+int mgr_json_node_text(struct buf *b, const MgrNode *n, const struct mgr_json_ctx *ctx);
 /* GET /swarm (with_tokens: JoinTokens) and the Cluster block of /info. */
 json_t *mgr_json_cluster(const MgrCluster *c, bool with_tokens);
 

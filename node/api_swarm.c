@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -299,6 +300,16 @@ static bool route_swarm(struct http_req *req, const char *path)
 
 /* ---- /nodes ----------------------------------------------------------------- */
 
+/* 200 with the JSON text in b (r: how writing it went); b released */
+static void reply_text(struct http_req *req, struct buf *b, int r)
+{
+    if (r < 0)
+        http_reply_error(req, 500, "out of memory");
+    else
+        http_reply(req, 200, "application/json", b->data, b->len);
+    buf_release(b);
+}
+
 static void nodes_list(struct http_req *req, const struct mgr_store *s)
 {
     struct mgr_node_filter f[64];
@@ -307,7 +318,7 @@ static void nodes_list(struct http_req *req, const struct mgr_store *s)
     struct mgr_json_ctx ctx;
     struct err e = {0};
     bool bad;
-    json_t *filters = node_parse_filters(req, &bad), *out;
+    json_t *filters = node_parse_filters(req, &bad);
     const char *key;
     json_t *vals;
 
@@ -331,12 +342,19 @@ static void nodes_list(struct http_req *req, const struct mgr_store *s)
         return;
     }
     mgr_cluster_json_ctx(node_swarm_cluster(), &ctx);
-    out = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(out, mgr_json_node(list[i], &ctx));
-    free(list);
     json_decref(filters);
-    http_reply_json(req, 200, out);
+    {
+        struct buf b;
+        int r = 0;
+
+        buf_init(&b);
+        r = buf_puts(&b, "[");
+        for (size_t i = 0; i < n && r == 0; i++)
+            if ((r = i ? buf_puts(&b, ",") : 0) == 0)
+                r = mgr_json_node_text(&b, list[i], &ctx);
+        free(list);
+        reply_text(req, &b, r == 0 ? buf_puts(&b, "]\n") : r);
+    }
 }
 
 static void node_update(struct http_req *req, const struct mgr_store *s, const char *ref)
@@ -426,8 +444,13 @@ static bool route_nodes(struct http_req *req, const char *path)
             if (mgr_store_node_find(s, ref, &n, &e) < 0) {
                 node_swarm_reply_err(req, &e);
             } else {
+                struct buf b;
+                int r;
+
                 mgr_cluster_json_ctx(node_swarm_cluster(), &ctx);
-                http_reply_json(req, 200, mgr_json_node(n, &ctx));
+                buf_init(&b);
+                r = mgr_json_node_text(&b, n, &ctx);
+                reply_text(req, &b, r == 0 ? buf_puts(&b, "\n") : r);
             }
         }
     } else if (*rest == '\0' && strcmp(req->method, "DELETE") == 0) {

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "lib/buf.h"
 #include "manager/ca.h"
 #include "manager/json.h"
 #include "manager/store.h"
@@ -394,10 +395,120 @@ static void test_parse_specs(void **state)
                         "invalid node version '': strconv.ParseUint: parsing \"\": invalid syntax");
 }
 
+/* mgr_json_node_text gives the bytes json_dumps(mgr_json_node()) gives */
+static void same_text(const MgrNode *n, const struct mgr_json_ctx *ctx)
+{
+    json_t *o = mgr_json_node(n, ctx);
+    char *want = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+    struct buf b;
+
+    buf_init(&b);
+    assert_int_equal(mgr_json_node_text(&b, n, ctx), 0);
+    assert_non_null(want);
+    assert_string_equal(b.data, want);
+    free(want);
+    json_decref(o);
+    buf_release(&b);
+}
+
+/* a string field of an unpacked message (protobuf-c's shared "" is not freed) */
+static void set_str(char **p, const char *v)
+{
+    if (*p && *p != protobuf_c_empty_string)
+        free(*p);
+    *p = strdup(v);
+    assert_non_null(*p);
+}
+
+static bool yes_leader(void *ud, const MgrNode *n)
+{
+    (void)ud;
+    (void)n;
+    return true;
+}
+
+static int unreachable(void *ud, const MgrNode *n)
+{
+    (void)ud;
+    (void)n;
+    return SHOAL__STORE__REACHABILITY__REACH_UNREACHABLE;
+}
+
+static void test_node_text(void **state)
+{
+    struct mgr_json_ctx ctx = {.ca_cert_pem = g_ca};
+    struct mgr_json_ctx live = {.ca_cert_pem = g_ca, .is_leader = yes_leader,
+                                .reachability = unreachable};
+    struct mgr_json_ctx nopem = {.ca_cert_pem = ""};
+    MgrNode *n = make_node(MGR_ROLE_MANAGER, "");
+    Shoal__Store__Label l[6] = {SHOAL__STORE__LABEL__INIT, SHOAL__STORE__LABEL__INIT,
+                                SHOAL__STORE__LABEL__INIT, SHOAL__STORE__LABEL__INIT,
+                                SHOAL__STORE__LABEL__INIT, SHOAL__STORE__LABEL__INIT};
+    Shoal__Store__Label *lp[6] = {&l[0], &l[1], &l[2], &l[3], &l[4], &l[5]};
+    MgrNodeSpec *sp;
+    MgrNodeDescription *d;
+
+    (void)state;
+    same_text(n, &ctx);
+    same_text(n, &ctx); /* the TLSInfo text from the cache */
+    same_text(n, &live);
+    same_text(n, &nopem);
+    same_text(n, NULL);
+    ctx.is_leader = not_leader;
+    same_text(n, &ctx);
+    ctx.is_leader = NULL;
+
+    /* labels with everything that needs escaping, a key given twice, a key
+     * and a value that are not UTF-8; a name; engine labels; a message */
+    l[0].key = (char *)"a\"quote\\back/slash";
+    l[0].value = (char *)"line\nfeed\ttab\r\b\f\x01\x1f end";
+    l[1].key = (char *)"utf8-\xc3\xa9\xe2\x82\xac\xf0\x9f\x90\x9f";
+    l[1].value = (char *)"\xe6\xbc\xa2\xe5\xad\x97";
+    l[2].key = (char *)"dup";
+    l[2].value = (char *)"first";
+    l[3].key = (char *)"bad-\xc3(";
+    l[3].value = (char *)"x";
+    l[4].key = (char *)"bad-value";
+    l[4].value = (char *)"\xed\xa0\x80 surrogate";
+    l[5].key = (char *)"dup";
+    l[5].value = (char *)"last";
+    sp = n->spec;
+    sp->labels = lp;
+    sp->n_labels = 6;
+    set_str(&sp->name, "node-\"one\"");
+    sp->availability = SHOAL__STORE__NODE_AVAILABILITY__AVAIL_DRAIN;
+    d = n->description;
+    d->engine_labels = lp;
+    d->n_engine_labels = 3;
+    set_str(&n->status->message, "heartbeat \"failure\"");
+    same_text(n, &ctx);
+    same_text(n, &live);
+
+    /* no description, no plugins */
+    d->n_plugins = 0;
+    same_text(n, &ctx);
+    n->description = NULL;
+    same_text(n, &ctx);
+    same_text(n, NULL);
+    n->description = d;
+    sp->labels = NULL;
+    sp->n_labels = 0;
+    d->engine_labels = NULL;
+    d->n_engine_labels = 0;
+    d->n_plugins = 2;
+    mgr_msg_free(n);
+
+    /* a worker: no ManagerStatus */
+    n = make_node(MGR_ROLE_WORKER, "down");
+    same_text(n, &ctx);
+    mgr_msg_free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node_view),
+        cmocka_unit_test(test_node_text),
         cmocka_unit_test(test_swarm_view),
         cmocka_unit_test(test_parse_init_join),
         cmocka_unit_test(test_parse_specs),
