@@ -584,6 +584,8 @@ static void on_local_proposed(struct rft *r, int status, void *result, void *dat
 
 static int propose_bytes(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
                          void *data, struct err *err);
+static int propose_cmd_bytes(struct mgr_cluster *c, const void *buf, size_t len, bool local,
+                             mgr_cluster_cb cb, void *data, struct err *err);
 
 /* Requests swarmkit's control API refuses before they reach raft. */
 static int write_precheck(const struct mgr_cluster *c, const MgrCommand *cmd, struct err *err)
@@ -618,7 +620,7 @@ static int cluster_write(struct mgr_cluster *c, MgrCommand *cmd, bool check, mgr
     r = mgr_cmd_pack(cmd, &buf, &len, err);
     if (r < 0)
         return r;
-    r = propose_bytes(c, buf, len, cb, data, err);
+    r = propose_cmd_bytes(c, buf, len, true, cb, data, err);
     free(buf);
     return r;
 }
@@ -638,6 +640,13 @@ static int hold_write(struct mgr_cluster *c, const void *buf, size_t len, mgr_cl
 static int propose_bytes(struct mgr_cluster *c, const void *buf, size_t len, mgr_cluster_cb cb,
                          void *data, struct err *err)
 {
+    return propose_cmd_bytes(c, buf, len, false, cb, data, err);
+}
+
+/* local: buf was packed here by mgr_cmd_pack (not bytes from a peer) */
+static int propose_cmd_bytes(struct mgr_cluster *c, const void *buf, size_t len, bool local,
+                             mgr_cluster_cb cb, void *data, struct err *err)
+{
     MgrCommand *cmd;
     uint8_t reqid[RFT_REQID_LEN];
     struct wreq *w;
@@ -651,14 +660,22 @@ static int propose_bytes(struct mgr_cluster *c, const void *buf, size_t len, mgr
         return fwd_send(c, buf, len, cb, data, err);
     }
     /* the command's own request id also dedupes at the raft layer, so a
-     * forwarded write retried after a leader change applies once */
-    cmd = mgr_cmd_unpack(buf, len);
-    if (!cmd)
-        return err_set(err, -EINVAL, "malformed store command");
+     * forwarded write retried after a leader change applies once. A command
+     * packed here starts with its 16-byte id (protobuf-c writes field 1
+     * first): read off the front, no unpack; bytes from a peer are unpacked,
+     * which also checks them. */
     memset(reqid, 0, sizeof(reqid));
-    memcpy(reqid, cmd->request_id.data,
-           cmd->request_id.len < RFT_REQID_LEN ? cmd->request_id.len : RFT_REQID_LEN);
-    mgr_cmd_free(cmd);
+    if (local && len >= 2 + RFT_REQID_LEN && ((const uint8_t *)buf)[0] == 0x0a &&
+        ((const uint8_t *)buf)[1] == RFT_REQID_LEN) {
+        memcpy(reqid, (const uint8_t *)buf + 2, RFT_REQID_LEN);
+    } else {
+        cmd = mgr_cmd_unpack(buf, len);
+        if (!cmd)
+            return err_set(err, -EINVAL, "malformed store command");
+        memcpy(reqid, cmd->request_id.data,
+               cmd->request_id.len < RFT_REQID_LEN ? cmd->request_id.len : RFT_REQID_LEN);
+        mgr_cmd_free(cmd);
+    }
     w = calloc(1, sizeof(*w));
     if (!w)
         return err_set(err, -ENOMEM, "out of memory");

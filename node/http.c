@@ -406,22 +406,28 @@ static bool status_has_body(int status)
     return !(status < 200 || status == 204 || status == 304);
 }
 
-/* RFC 7231 IMF-fixdate, independent of the locale. */
+/* RFC 7231 IMF-fixdate, independent of the locale; formatted once a second
+ * (every reply carries it). Only the loop thread replies. */
 static void format_date(char *out, size_t size)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static time_t last = -1;
+    static char cached[64];
     time_t t = time(NULL);
     struct tm tm;
 
-    if (!gmtime_r(&t, &tm)) {
-        (void)snprintf(out, size, "Thu, 01 Jan 1970 00:00:00 GMT");
-        return;
+    if (t != last) {
+        if (!gmtime_r(&t, &tm))
+            (void)snprintf(cached, sizeof(cached), "Thu, 01 Jan 1970 00:00:00 GMT");
+        else
+            (void)snprintf(cached, sizeof(cached), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                           days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+                           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last = t;
     }
-    (void)snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-                   tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec);
+    (void)snprintf(out, size, "%s", cached);
 }
 
 static int hexval(char ch)
@@ -668,6 +674,15 @@ struct hdr_ref {
     const char *value;
 };
 
+static int head_line(struct buf *b, const char *x, const char *y, const char *z)
+{
+    int r = buf_puts(b, x);
+
+    if (r == 0)
+        r = buf_puts(b, y);
+    return r ?: buf_puts(b, z);
+}
+
 static int build_head(struct buf *b, const struct http_req *req, int status, const char *ctype,
                       enum body_mode mode, size_t len, bool close)
 {
@@ -681,7 +696,7 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
     size_t n_extra = req ? req->n_resp_headers : 0;
     size_t n = 0;
     struct hdr_ref *h = calloc(ARRAY_SIZE(fixed) + n_extra, sizeof(*h));
-    char date[64];
+    char date[64], num[24];
     int r;
 
     if (!h)
@@ -701,16 +716,21 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
         h[j] = t;
     }
 
+    /* pieces appended, not printf'ed: this runs for every reply */
     format_date(date, sizeof(date));
-    r = buf_printf(b, "HTTP/1.1 %d %s\r\n", status, status_reason(status));
+    (void)snprintf(num, sizeof(num), "%d", status);
+    r = head_line(b, "HTTP/1.1", " ", num);
+    if (r == 0)
+        r = head_line(b, " ", status_reason(status), "\r\n");
     for (size_t i = 0; r == 0 && i < n; i++)
-        r = buf_printf(b, "%s: %s\r\n", h[i].name, h[i].value);
+        r = head_line(b, h[i].name, ": ", h[i].value) ?: buf_puts(b, "\r\n");
     free(h);
     if (r == 0)
-        r = buf_printf(b, "Date: %s\r\n", date);
+        r = head_line(b, "Date: ", date, "\r\n");
     if (r == 0 && status_has_body(status)) {
+        (void)snprintf(num, sizeof(num), "%zu", len);
         if (mode == BODY_LENGTH)
-            r = buf_printf(b, "Content-Length: %zu\r\n", len);
+            r = head_line(b, "Content-Length: ", num, "\r\n");
         else if (mode == BODY_CHUNKED)
             r = buf_puts(b, "Transfer-Encoding: chunked\r\n");
     }
