@@ -264,7 +264,7 @@ if part api; then
         l=$(leader_of 1 2 3) || bench_die "no shoal leader"
         perf=
         if [[ $q == 64 && -n ${RAFT_BENCH_PERF:-} ]]; then
-            popts=(--call-graph dwarf,16384 -p "$(host_pid "$l")")
+            popts=(--call-graph "dwarf,16384" -p "$(host_pid "$l")")
             [[ ${RAFT_BENCH_PERF_ALL:-0} == 1 ]] && popts=(-a)
             perf record "${popts[@]}" -o "$RAFT_BENCH_PERF" 2>/dev/null &
             perf=$!

@@ -428,8 +428,7 @@ static void nft_fast_sync(struct onet *n, bool any)
     if (onet__nft_run(n->nft, b.data ?: "", &e) == 0) {
         n->nft_fast_installed = chains;
     } else if (chains) {
-        log_debug("container fast path not installed (%s): frames go through the bridge",
-                  e.msg);
+        log_debug("container fast path not installed (%s): frames go through the bridge", e.msg);
         buf_consume(&b, b.len);
         buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
         if (onet__nft_run(n->nft, b.data ?: "", NULL) == 0)

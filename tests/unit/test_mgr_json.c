@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "lib/buf.h"
+
 #include "manager/ca.h"
 #include "manager/json.h"
 #include "manager/store.h"
@@ -437,8 +438,8 @@ static int unreachable(void *ud, const MgrNode *n)
 static void test_node_text(void **state)
 {
     struct mgr_json_ctx ctx = {.ca_cert_pem = g_ca};
-    struct mgr_json_ctx live = {.ca_cert_pem = g_ca, .is_leader = yes_leader,
-                                .reachability = unreachable};
+    struct mgr_json_ctx live = {
+        .ca_cert_pem = g_ca, .is_leader = yes_leader, .reachability = unreachable};
     struct mgr_json_ctx nopem = {.ca_cert_pem = ""};
     MgrNode *n = make_node(MGR_ROLE_MANAGER, "");
     Shoal__Store__Label l[6] = {SHOAL__STORE__LABEL__INIT, SHOAL__STORE__LABEL__INIT,
@@ -507,10 +508,8 @@ static void test_node_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node_view),
-        cmocka_unit_test(test_node_text),
-        cmocka_unit_test(test_swarm_view),
-        cmocka_unit_test(test_parse_init_join),
+        cmocka_unit_test(test_node_view),   cmocka_unit_test(test_node_text),
+        cmocka_unit_test(test_swarm_view),  cmocka_unit_test(test_parse_init_join),
         cmocka_unit_test(test_parse_specs),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
