@@ -142,6 +142,7 @@ int node_net_open(struct node *n, const char *bip, const char *const *dns, size_
         .data_root = n->cfg->data_root,
         .exec_root = n->cfg->exec_root,
         .bip = bip,
+        .no_fast_path = n->cfg->no_bridge_fast_path,
     };
     static const struct rt_net_hooks hooks = {
         .prepare = hook_prepare,

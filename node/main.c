@@ -37,7 +37,15 @@ static size_t arg_n_dns;
 
 /* Remote API over TCP (dockerd's flag names; --tlsverify is required for
  * TCP unless --insecure-tcp says otherwise). */
-enum { OPT_TLS = 400, OPT_TLSVERIFY, OPT_TLSCACERT, OPT_TLSCERT, OPT_TLSKEY, OPT_INSECURE_TCP };
+enum {
+    OPT_TLS = 400,
+    OPT_TLSVERIFY,
+    OPT_TLSCACERT,
+    OPT_TLSCERT,
+    OPT_TLSKEY,
+    OPT_INSECURE_TCP,
+    OPT_NO_FASTPATH
+};
 static bool arg_tls, arg_tlsverify, arg_insecure_tcp;
 static const char *arg_tlscacert, *arg_tlscert, *arg_tlskey;
 static struct tls_ctx *api_tls;
@@ -72,6 +80,9 @@ static void usage(FILE *f)
             "                            (default 172.18.0.1/16)\n"
             "      --dns IP              DNS server containers' queries are forwarded to;\n"
             "                            repeatable (default: the host's /etc/resolv.conf)\n"
+            "      --no-bridge-fast-path containers of one network talk through the bridge\n"
+            "                            (and the host's bridge netfilter rules) instead of\n"
+            "                            straight from veth to veth\n"
             "      --listen-addr IP:PORT cluster port for swarm traffic (raft, joins, agent\n"
             "                            sessions; default 0.0.0.0:2377, overrides the one\n"
             "                            `swarm init/join` sends)\n"
@@ -148,6 +159,7 @@ static int parse_args(int argc, char **argv)
         {"tlscert", required_argument, NULL, OPT_TLSCERT},
         {"tlskey", required_argument, NULL, OPT_TLSKEY},
         {"insecure-tcp", no_argument, NULL, OPT_INSECURE_TCP},
+        {"no-bridge-fast-path", no_argument, NULL, OPT_NO_FASTPATH},
         {"log-level", required_argument, NULL, 'l'},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -219,6 +231,9 @@ static int parse_args(int argc, char **argv)
             break;
         case OPT_INSECURE_TCP:
             arg_insecure_tcp = true;
+            break;
+        case OPT_NO_FASTPATH:
+            arg_cfg.no_bridge_fast_path = true;
             break;
         case OPT_GRACE: {
             uint64_t g;

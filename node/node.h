@@ -31,6 +31,7 @@ struct node_config {
     size_t n_insecure_registries;
     /* swarm (manager/cluster.h): NULL = defaults / derived */
     const char *listen_addr;    /* --listen-addr, cluster port (default 0.0.0.0:2377) */
+    bool no_bridge_fast_path;   /* --no-bridge-fast-path */
     const char *advertise_addr; /* --advertise-addr */
     unsigned heartbeat_ms;      /* --heartbeat-period (default 2 s) */
     unsigned heartbeat_grace;   /* --heartbeat-grace: missed periods before Down (default 3) */

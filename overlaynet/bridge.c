@@ -116,6 +116,7 @@ struct onet {
     struct dellinks *dels; /* veth deletions not settled yet */
     bool nft_installed;
     bool nft_fast_installed; /* the netdev table of nft_fast_sync() */
+    bool no_fast_path;       /* --no-bridge-fast-path */
     bool ns_dir_ready;
 };
 
@@ -379,61 +380,77 @@ static bool nft_marker_present(struct onet *n)
  * network. Its own transaction: a veth that vanished meanwhile fails it, and
  * then the table is removed rather than left pointing at old devices; a
  * kernel without netdev tables or fwd just keeps the bridge path. */
-static void nft_fast_sync(struct onet *n, bool any)
+/* The netdev table's text for the current state (just removing it when no
+ * network has two members); check_links: leave out veths the kernel no
+ * longer has (a netlink query each, so only after a failed attempt). */
+static bool fast_text(struct onet *n, bool any, bool check_links, struct buf *b)
 {
-    struct buf b;
-    struct err e = {0};
     const char *t = n->table;
     char mac[18];
     unsigned idx = 0;
     bool chains = false;
 
+    buf_consume(b, b->len);
+    buf_printf(b, "add table netdev %s\ndelete table netdev %s\n", t, t);
+    if (!any)
+        return false;
+    buf_printf(b, "add table netdev %s\n", t);
+    for (struct net *x = n->nets; x; x = x->next, idx++) {
+        size_t members = 0;
+        if (!x->up)
+            continue;
+        for (struct sbox *s = n->sboxes; s; s = s->next)
+            for (size_t i = 0; i < s->n_eps; i++)
+                members += s->eps[i].net == x;
+        if (members < 2)
+            continue;
+        buf_printf(b, "add map netdev %s m%u { type ether_addr : iface_index; }\n", t, idx);
+        for (struct sbox *s = n->sboxes; s; s = s->next)
+            for (size_t i = 0; i < s->n_eps; i++) {
+                struct ep *ep = &s->eps[i];
+                if (ep->net != x || (check_links && onet__link_ifindex(n->nl, ep->host_if) < 0))
+                    continue;
+                mac_fmt(ep->ip, mac);
+                buf_printf(b,
+                           "add element netdev %s m%u { %s : \"%s\" }\n"
+                           "add chain netdev %s i_%s { type filter hook ingress device "
+                           "\"%s\" priority 0; }\n"
+                           "add rule netdev %s i_%s fwd to ether daddr map @m%u\n",
+                           t, idx, mac, ep->host_if, t, ep->host_if, ep->host_if, t, ep->host_if,
+                           idx);
+                chains = true;
+            }
+    }
+    if (!chains) {
+        buf_consume(b, b->len);
+        buf_printf(b, "add table netdev %s\ndelete table netdev %s\n", t, t);
+    }
+    return chains;
+}
+
+static void nft_fast_sync(struct onet *n, bool any)
+{
+    struct buf b;
+    struct err e = {0};
+    bool chains;
+
+    any = any && !n->no_fast_path;
     if (!any && !n->nft_fast_installed)
         return;
     buf_init(&b);
-    buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
-    if (any) {
-        buf_printf(&b, "add table netdev %s\n", t);
-        for (struct net *x = n->nets; x; x = x->next, idx++) {
-            size_t members = 0;
-            if (!x->up)
-                continue;
-            for (struct sbox *s = n->sboxes; s; s = s->next)
-                for (size_t i = 0; i < s->n_eps; i++)
-                    members += s->eps[i].net == x;
-            if (members < 2)
-                continue;
-            buf_printf(&b, "add map netdev %s m%u { type ether_addr : iface_index; }\n", t, idx);
-            for (struct sbox *s = n->sboxes; s; s = s->next)
-                for (size_t i = 0; i < s->n_eps; i++) {
-                    struct ep *ep = &s->eps[i];
-                    if (ep->net != x || onet__link_ifindex(n->nl, ep->host_if) < 0)
-                        continue;
-                    mac_fmt(ep->ip, mac);
-                    buf_printf(&b,
-                               "add element netdev %s m%u { %s : \"%s\" }\n"
-                               "add chain netdev %s i_%s { type filter hook ingress device "
-                               "\"%s\" priority 0; }\n"
-                               "add rule netdev %s i_%s fwd to ether daddr map @m%u\n",
-                               t, idx, mac, ep->host_if, t, ep->host_if, ep->host_if, t,
-                               ep->host_if, idx);
-                    chains = true;
-                }
+    chains = fast_text(n, any, false, &b);
+    if (onet__nft_run(n->nft, b.data ?: "", &e) < 0 && chains) {
+        /* a veth gone meanwhile? again without the missing ones */
+        chains = fast_text(n, any, true, &b);
+        if (onet__nft_run(n->nft, b.data ?: "", chains ? &e : NULL) < 0 && chains) {
+            log_debug("container fast path not installed (%s): frames go through the bridge",
+                      e.msg);
+            chains = fast_text(n, false, false, &b);
+            if (onet__nft_run(n->nft, b.data ?: "", NULL) < 0)
+                chains = n->nft_fast_installed;
         }
     }
-    if (!chains) {
-        buf_consume(&b, b.len);
-        buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
-    }
-    if (onet__nft_run(n->nft, b.data ?: "", &e) == 0) {
-        n->nft_fast_installed = chains;
-    } else if (chains) {
-        log_debug("container fast path not installed (%s): frames go through the bridge", e.msg);
-        buf_consume(&b, b.len);
-        buf_printf(&b, "add table netdev %s\ndelete table netdev %s\n", t, t);
-        if (onet__nft_run(n->nft, b.data ?: "", NULL) == 0)
-            n->nft_fast_installed = false;
-    }
+    n->nft_fast_installed = chains;
     buf_release(&b);
 }
 
@@ -774,6 +791,7 @@ int onet_open(const struct onet_opts *o, struct onet **ret, struct err *err)
     (void)snprintf(n->ns_dir, sizeof(n->ns_dir), "%s/netns", o->exec_root);
     (void)snprintf(n->def_bridge, sizeof(n->def_bridge), "%s", o->bridge_name ?: "shoal0");
     (void)snprintf(n->table, sizeof(n->table), "%s", o->nft_table ?: "shoal");
+    n->no_fast_path = o->no_fast_path;
     (void)snprintf(n->resolv_conf, sizeof(n->resolv_conf), "%s",
                    o->resolv_conf ?: "/etc/resolv.conf");
     n->dnscfg.loop = o->loop;
@@ -810,6 +828,12 @@ int onet_open(const struct onet_opts *o, struct onet **ret, struct err *err)
     if ((r = default_net(n, o, err)) < 0)
         goto fail;
     load_dir(n, n->state_dir, false);
+    /* bridges a previous run left in place (it stopped while containers
+     * were attached, so it removed none) are ours to remove when their
+     * network goes, also those no container uses any more */
+    for (struct net *x = n->nets; x; x = x->next)
+        if (!x->up && onet__link_ifindex(n->nl, x->bridge) > 0)
+            x->up = true;
     if (n->sboxes) {
         if ((r = onet__netns_dir_init(n->ns_dir, err)) < 0)
             goto fail;

@@ -57,6 +57,7 @@ struct onet_opts {
     const char *dns[ONET_MAX_DNS]; /* upstream resolvers (--dns); none: /etc/resolv.conf */
     size_t n_dns;
     const char *resolv_conf; /* default "/etc/resolv.conf" */
+    bool no_fast_path;       /* no veth-to-veth shortcut (table netdev) */
 };
 
 int onet_open(const struct onet_opts *opts, struct onet **ret, struct err *err);

@@ -206,6 +206,40 @@ ctr_ip() {
     docker network rm fp1 fp2
 }
 
+@test "--no-bridge-fast-path: containers of one network talk through the bridge only" {
+    requires_net_hooks
+    daemon_stop
+    SHOALD_EXTRA_ARGS=--no-bridge-fast-path daemon_start
+    docker network create --subnet 10.254.2.0/24 fp3
+    docker run -d --name fpd --network fp3 bb:latest \
+        sh -c 'mkdir -p /www && echo hello-fpd >/www/index.html && exec httpd -f -p 80 -h /www'
+    docker run -d --name fpe --network fp3 bb:latest sleep 300
+    run nft list table netdev shoal
+    [ "$status" -ne 0 ]
+    # a network whose bridge exists but that no container uses any more
+    docker network create --subnet 10.254.3.0/24 fp4
+    docker run --rm --network fp4 bb:latest true
+    br4=br-$(docker network inspect -f '{{.Id}}' fp4 | cut -c1-12)
+    ip link show "$br4"
+    get='printf "GET / HTTP/1.0\r\n\r\n" | timeout 5 nc'
+    run docker exec fpe sh -c "$get $(ctr_ip fpd fp3) 80"
+    [[ $output == *hello-fpd* ]]
+    # back to the default: the running containers get the shortcut
+    daemon_stop
+    daemon_start
+    run nft list table netdev shoal
+    [ "$status" -eq 0 ]
+    [ "$(grep -c 'hook ingress' <<<"$output")" -eq 2 ]
+    run docker exec fpe sh -c "$get $(ctr_ip fpd fp3) 80"
+    [[ $output == *hello-fpd* ]]
+    docker rm -f fpd fpe
+    docker network rm fp3
+    # removed although two daemon runs ago made it (it leaked before)
+    docker network rm fp4
+    run ip link show "$br4"
+    [ "$status" -ne 0 ]
+}
+
 @test "--network none, host and container:" {
     requires_net_hooks
     run docker run --rm --network none bb:latest ip -o link

@@ -99,6 +99,11 @@ _daemon_argv() {
         printf '%s\n' "$SHOAL_BUILD/shoald" --data-root "$T/d" --exec-root "$T/r" \
             -H "unix://$SOCK" --log-level debug --registry-allow 127.0.0.1 \
             --dns 127.0.0.9
+        # SHOALD_EXTRA_ARGS: more flags, as words (a test's own daemon_start)
+        if [[ -n ${SHOALD_EXTRA_ARGS:-} ]]; then
+            # shellcheck disable=SC2086 # words on purpose
+            printf '%s\n' $SHOALD_EXTRA_ARGS
+        fi
     fi
 }
 
