@@ -91,6 +91,14 @@ void buf_consume(struct buf *b, size_t n)
         b->data[b->len] = '\0';
 }
 
+void buf_truncate(struct buf *b, size_t len)
+{
+    if (len < b->len)
+        b->len = len;
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
 char *buf_steal(struct buf *b)
 {
     char *p = b->data;

@@ -27,6 +27,8 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
+/* Keep the first len bytes. */
+void buf_truncate(struct buf *b, size_t len);
 /* Hand the storage to the caller (NUL-terminated); the buf is reset. */
 char *buf_steal(struct buf *b);
 

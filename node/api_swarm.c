@@ -321,6 +321,8 @@ static void nodes_list(struct http_req *req, const struct mgr_store *s)
     json_t *filters = node_parse_filters(req, &bad);
     const char *key;
     json_t *vals;
+    struct buf b;
+    int r;
 
     if (!filters)
         return;
@@ -343,18 +345,13 @@ static void nodes_list(struct http_req *req, const struct mgr_store *s)
     }
     mgr_cluster_json_ctx(node_swarm_cluster(), &ctx);
     json_decref(filters);
-    {
-        struct buf b;
-        int r = 0;
-
-        buf_init(&b);
-        r = buf_puts(&b, "[");
-        for (size_t i = 0; i < n && r == 0; i++)
-            if ((r = i ? buf_puts(&b, ",") : 0) == 0)
-                r = mgr_json_node_text(&b, list[i], &ctx);
-        free(list);
-        reply_text(req, &b, r == 0 ? buf_puts(&b, "]\n") : r);
-    }
+    buf_init(&b);
+    r = buf_puts(&b, "[");
+    for (size_t i = 0; i < n && r == 0; i++)
+        if ((r = i ? buf_puts(&b, ",") : 0) == 0)
+            r = mgr_json_node_text(&b, list[i], &ctx);
+    free(list);
+    reply_text(req, &b, r == 0 ? buf_puts(&b, "]\n") : r);
 }
 
 static void node_update(struct http_req *req, const struct mgr_store *s, const char *ref)

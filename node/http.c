@@ -408,7 +408,7 @@ static bool status_has_body(int status)
 
 /* RFC 7231 IMF-fixdate, independent of the locale; formatted once a second
  * (every reply carries it). Only the loop thread replies. */
-static void format_date(char *out, size_t size)
+static const char *http_date(void)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -427,7 +427,7 @@ static void format_date(char *out, size_t size)
                            tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
         last = t;
     }
-    (void)snprintf(out, size, "%s", cached);
+    return cached;
 }
 
 static int hexval(char ch)
@@ -696,7 +696,7 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
     size_t n_extra = req ? req->n_resp_headers : 0;
     size_t n = 0;
     struct hdr_ref *h = calloc(ARRAY_SIZE(fixed) + n_extra, sizeof(*h));
-    char date[64], num[24];
+    char num[24];
     int r;
 
     if (!h)
@@ -717,7 +717,6 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
     }
 
     /* pieces appended, not printf'ed: this runs for every reply */
-    format_date(date, sizeof(date));
     (void)snprintf(num, sizeof(num), "%d", status);
     r = head_line(b, "HTTP/1.1", " ", num);
     if (r == 0)
@@ -726,13 +725,14 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
         r = head_line(b, h[i].name, ": ", h[i].value) ?: buf_puts(b, "\r\n");
     free(h);
     if (r == 0)
-        r = head_line(b, "Date: ", date, "\r\n");
+        r = head_line(b, "Date: ", http_date(), "\r\n");
     if (r == 0 && status_has_body(status)) {
-        (void)snprintf(num, sizeof(num), "%zu", len);
-        if (mode == BODY_LENGTH)
+        if (mode == BODY_LENGTH) {
+            (void)snprintf(num, sizeof(num), "%zu", len);
             r = head_line(b, "Content-Length: ", num, "\r\n");
-        else if (mode == BODY_CHUNKED)
+        } else if (mode == BODY_CHUNKED) {
             r = buf_puts(b, "Transfer-Encoding: chunked\r\n");
+        }
     }
     if (r == 0 && close)
         r = buf_puts(b, "Connection: close\r\n");

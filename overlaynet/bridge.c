@@ -364,34 +364,21 @@ static bool nft_marker_present(struct onet *n)
     return access(path, F_OK) == 0;
 }
 
-/* Same-network traffic between containers skips the bridge. A frame that
- * enters the host end of a container's veth addressed to the MAC of another
- * container on the same network is sent straight out of that container's
- * veth by the netdev ingress hook ("fwd"), before the bridge sees it: no
- * bridge forwarding, and none of the host's br_netfilter passes (conntrack,
- * the nat and filter chains of every table) that a bridged frame costs when
- * net.bridge.bridge-nf-call-iptables is on. Everything else (broadcast, ARP
- * requests, the gateway, published ports, other networks) goes through the
- * bridge as before. Nothing is lost by the shortcut: frames between
- * containers of one network are never filtered or NATed by us, and replies
- * of DNATed (published-port) connections between them are routed through
- * the gateway by the hairpin masquerade (nft_sync). One map per network
- * (MAC -> host veth) so a crafted destination MAC cannot reach another
- * network. Its own transaction: a veth that vanished meanwhile fails it, and
- * then the table is removed rather than left pointing at old devices; a
- * kernel without netdev tables or fwd just keeps the bridge path. */
 /* The netdev table's text for the current state (just removing it when no
  * network has two members); check_links: leave out veths the kernel no
- * longer has (a netlink query each, so only after a failed attempt). */
+ * longer has (a netlink query each, so only after a failed attempt).
+ * Returns whether it has chains. */
 static bool fast_text(struct onet *n, bool any, bool check_links, struct buf *b)
 {
     const char *t = n->table;
     char mac[18];
     unsigned idx = 0;
     bool chains = false;
+    size_t removal;
 
-    buf_consume(b, b->len);
+    buf_truncate(b, 0);
     buf_printf(b, "add table netdev %s\ndelete table netdev %s\n", t, t);
+    removal = b->len;
     if (!any)
         return false;
     buf_printf(b, "add table netdev %s\n", t);
@@ -421,13 +408,28 @@ static bool fast_text(struct onet *n, bool any, bool check_links, struct buf *b)
                 chains = true;
             }
     }
-    if (!chains) {
-        buf_consume(b, b->len);
-        buf_printf(b, "add table netdev %s\ndelete table netdev %s\n", t, t);
-    }
+    if (!chains)
+        buf_truncate(b, removal); /* the removal alone */
     return chains;
 }
 
+/* Same-network traffic between containers skips the bridge. A frame that
+ * enters the host end of a container's veth addressed to the MAC of another
+ * container on the same network is sent straight out of that container's
+ * veth by the netdev ingress hook ("fwd"), before the bridge sees it: no
+ * bridge forwarding, and none of the host's br_netfilter passes (conntrack,
+ * the nat and filter chains of every table) that a bridged frame costs when
+ * net.bridge.bridge-nf-call-iptables is on. Everything else (broadcast, ARP
+ * requests, the gateway, published ports, other networks) goes through the
+ * bridge as before. Nothing is lost by the shortcut: frames between
+ * containers of one network are never filtered or NATed by us, and replies
+ * of DNATed (published-port) connections between them are routed through
+ * the gateway by the hairpin masquerade (nft_sync). One map per network
+ * (MAC -> host veth) so a crafted destination MAC cannot reach another
+ * network. Its own transaction: when a veth vanished meanwhile it is built
+ * again without it; when that fails too (a kernel without netdev tables or
+ * fwd) the table is removed rather than left pointing at old devices, and
+ * the bridge carries everything. */
 static void nft_fast_sync(struct onet *n, bool any)
 {
     struct buf b;
@@ -721,9 +723,7 @@ static void sbox_restore(struct onet *n, const char *file)
         (void)snprintf(e->endpoint_id, sizeof(e->endpoint_id), "%s", jstr(v, "EndpointID") ?: "");
         e->aliases = json_incref(json_object_get(v, "Aliases"));
         s->n_eps++;
-        if (!x->up && onet__link_ifindex(n->nl, x->bridge) > 0)
-            x->up = true; /* left in place by the previous run */
-        else if (!x->up && bridge_up(n, x, &err) < 0)
+        if (!x->up && bridge_up(n, x, &err) < 0) /* gone since the last run */
             log_warn("restoring bridge %s: %s", x->bridge, err.msg);
     }
     json_array_foreach(json_object_get(o, "Ports"), i, v)
@@ -827,13 +827,13 @@ int onet_open(const struct onet_opts *o, struct onet **ret, struct err *err)
     load_dir(n, n->net_dir, true);
     if ((r = default_net(n, o, err)) < 0)
         goto fail;
-    load_dir(n, n->state_dir, false);
     /* bridges a previous run left in place (it stopped while containers
      * were attached, so it removed none) are ours to remove when their
      * network goes, also those no container uses any more */
     for (struct net *x = n->nets; x; x = x->next)
         if (!x->up && onet__link_ifindex(n->nl, x->bridge) > 0)
             x->up = true;
+    load_dir(n, n->state_dir, false);
     if (n->sboxes) {
         if ((r = onet__netns_dir_init(n->ns_dir, err)) < 0)
             goto fail;

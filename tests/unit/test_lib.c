@@ -143,7 +143,11 @@ static void test_buf_grow_consume_steal(void **state)
     buf_consume(&b, b.len + 10);
     assert_int_equal(b.len, 0);
     assert_string_equal(b.data, "");
-    assert_int_equal(buf_puts(&b, "xyz"), 0);
+    assert_int_equal(buf_puts(&b, "xyzw"), 0);
+    buf_truncate(&b, 10); /* longer: unchanged */
+    assert_string_equal(b.data, "xyzw");
+    buf_truncate(&b, 3);
+    assert_int_equal(b.len, 3);
     p = buf_steal(&b);
     assert_string_equal(p, "xyz");
     assert_null(b.data);
