@@ -30,7 +30,8 @@
 # RAFT_BENCH_PARTS (default "etcd raw api failover") picks what runs; with
 # RAFT_BENCH_PERF=FILE the shoal leader is recorded with perf(1) during the
 # 64-in-flight API run (RAFT_BENCH_PERF_ALL=1: the whole machine, no call
-# graphs), for profiling, not for the figures.
+# graphs; RAFT_BENCH_PERF_WHO=follower: a follower instead of the leader),
+# for profiling, not for the figures.
 # Needs root (namespaces). Everything it starts is stopped by pid.
 set -uo pipefail
 
@@ -264,7 +265,11 @@ if part api; then
         l=$(leader_of 1 2 3) || bench_die "no shoal leader"
         perf=
         if [[ $q == 64 && -n ${RAFT_BENCH_PERF:-} ]]; then
-            popts=(--call-graph "dwarf,16384" -p "$(host_pid "$l")")
+            who=$l
+            if [[ ${RAFT_BENCH_PERF_WHO:-leader} == follower ]]; then
+                for who in 1 2 3; do [[ $who != "$l" ]] && break; done
+            fi
+            popts=(--call-graph "dwarf,16384" -p "$(host_pid "$who")")
             [[ ${RAFT_BENCH_PERF_ALL:-0} == 1 ]] && popts=(-a)
             perf record "${popts[@]}" -o "$RAFT_BENCH_PERF" 2>/dev/null &
             perf=$!

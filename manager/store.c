@@ -4,7 +4,7 @@
  *
  * Objects are never changed in place: apply builds the new version as a
  * shallow copy whose pointers borrow from the old object and the command,
- * then makes it an owned object with one pack + unpack (mgr_msg_dup). The
+ * then makes it an owned object in one block (mgr_msg_dup, msgcopy.c). The
  * old object is freed after the watches ran.
  */
 #include "manager/store.h"
@@ -79,31 +79,6 @@ struct mgr_store {
 };
 
 /* ---- messages ------------------------------------------------------------ */
-
-void *mgr_msg_dup(const void *msg)
-{
-    const ProtobufCMessage *m = msg;
-    size_t len;
-    uint8_t *buf;
-    void *copy;
-
-    if (!m)
-        return NULL;
-    len = protobuf_c_message_get_packed_size(m);
-    buf = malloc(len ? len : 1);
-    if (!buf)
-        return NULL;
-    protobuf_c_message_pack(m, buf);
-    copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-    free(buf);
-    return copy;
-}
-
-void mgr_msg_free(void *msg)
-{
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
-}
 
 bool mgr__utf8_valid(const char *s, size_t max)
 {
@@ -2027,10 +2002,17 @@ int mgr_store_restore(struct mgr_store *s, const void *buf, size_t len, struct e
             goto out;
         }
         for (size_t i = 0; i < st->n_objects; i++) {
-            struct mgr__obj_head *o = (struct mgr__obj_head *)protobuf_c_message_unpack(
-                kinds[k].desc, NULL, st->objects[i].len, st->objects[i].data);
-            if (!o) {
+            ProtobufCMessage *u = protobuf_c_message_unpack(kinds[k].desc, NULL,
+                                                            st->objects[i].len, st->objects[i].data);
+            struct mgr__obj_head *o;
+            if (!u) {
                 r = err_set(err, -EINVAL, "malformed store snapshot: bad %s", kinds[k].name);
+                goto out;
+            }
+            o = mgr_msg_dup(u); /* every store object is one block */
+            protobuf_c_message_free_unpacked(u, NULL);
+            if (!o) {
+                r = err_set(err, -ENOMEM, "out of memory");
                 goto out;
             }
             t->objs[t->n++] = o;

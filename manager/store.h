@@ -258,7 +258,8 @@ void mgr_cmd_free(MgrCommand *cmd);
  * heartbeat period 5 s, cert expiry 90 days). Strings stay borrowed. */
 void mgr_cluster_spec_defaults(MgrClusterSpec *spec);
 
-/* Deep copy of any store message (pack + unpack): free with mgr_msg_free. */
+/* Deep copy of any protobuf-c message in one malloc'd block (msgcopy.c):
+ * free with mgr_msg_free, never with protobuf_c_message_free_unpacked. */
 void *mgr_msg_dup(const void *msg);
 void mgr_msg_free(void *msg);
 

@@ -412,13 +412,11 @@ static void same_text(const MgrNode *n, const struct mgr_json_ctx *ctx)
     buf_release(&b);
 }
 
-/* a string field of an unpacked message (protobuf-c's shared "" is not freed) */
+/* a string field of a copy (mgr_msg_dup): its strings live in the copy's one
+ * block and are never freed on their own, so the field can borrow */
 static void set_str(char **p, const char *v)
 {
-    if (*p && *p != protobuf_c_empty_string)
-        free(*p);
-    *p = strdup(v);
-    assert_non_null(*p);
+    *p = (char *)v;
 }
 
 static bool yes_leader(void *ud, const MgrNode *n)
