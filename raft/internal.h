@@ -33,6 +33,9 @@ void rft__transport_release(struct raft_uv_transport *t);
  * talking to us)? */
 bool rft__transport_peer_connected(struct raft_uv_transport *t, uint64_t id);
 
+/* Take libraft's io_destroy(2) calls off the loop thread (aio.c). */
+void rft__aio_init(void);
+
 void rft__put_u32be(uint8_t *p, uint32_t v);
 uint32_t rft__get_u32be(const uint8_t *p);
 

@@ -560,6 +560,7 @@ int rft_open(uv_loop_t *loop, const struct rft_opts *opts, struct rft **ret, str
         return err_set(err, -EINVAL, "raft: incomplete options");
     if (strlen(opts->address) >= RFT_ADDR_MAX)
         return err_set(err, -EINVAL, "raft: address too long");
+    rft__aio_init();
     r = calloc(1, sizeof(*r));
     if (!r)
         return err_set(err, -ENOMEM, "out of memory");
