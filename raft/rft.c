@@ -591,7 +591,7 @@ int rft_open(uv_loop_t *loop, const struct rft_opts *opts, struct rft **ret, str
      * second of traffic at our measured rate, so a follower that blinked
      * catches up from the log rather than through InstallSnapshot. */
     if (!r->opts.snapshot_threshold)
-        r->opts.snapshot_threshold = 8192;
+        r->opts.snapshot_threshold = 10000;
     if (!r->opts.snapshot_trailing)
         r->opts.snapshot_trailing = 1024;
     if (!r->opts.dedupe_window)
@@ -746,6 +746,18 @@ void rft_close(struct rft *r, void (*cb)(void *data), void *data)
         r->opts.leader_cb(r, false, r->opts.cb_data);
     }
     raft_close(&r->raft, on_raft_closed);
+}
+
+void rft_set_snapshot(struct rft *r, unsigned threshold, unsigned trailing)
+{
+    if (threshold && threshold != r->opts.snapshot_threshold) {
+        r->opts.snapshot_threshold = threshold;
+        raft_set_snapshot_threshold(&r->raft, threshold);
+    }
+    if (trailing && trailing != r->opts.snapshot_trailing) {
+        r->opts.snapshot_trailing = trailing;
+        raft_set_snapshot_trailing(&r->raft, trailing);
+    }
 }
 
 /* ---- proposals ------------------------------------------------------------ */

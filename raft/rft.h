@@ -155,7 +155,7 @@ struct rft_opts {
     /* tuning, 0 = default */
     unsigned election_timeout_ms; /* 1000 */
     unsigned heartbeat_ms;        /* 100 */
-    unsigned snapshot_threshold;  /* 8192 */
+    unsigned snapshot_threshold;  /* 10000 */
     unsigned snapshot_trailing;   /* 1024 */
     unsigned dedupe_window;       /* 16384 request ids remembered */
     unsigned connect_retry_ms;    /* 250 */
@@ -180,6 +180,11 @@ void rft_close(struct rft *r, void (*cb)(void *data), void *data);
 typedef void (*rft_propose_cb)(struct rft *r, int status, void *result, void *data);
 /* reqid: RFT_REQID_LEN bytes or NULL (a random one). Leader only:
  * ERR_NOT_LEADER with the leader's address in err otherwise. */
+/* Entries between snapshots and entries kept behind each snapshot for slow
+ * followers (swarm's SnapshotInterval / LogEntriesForSlowFollowers); 0
+ * keeps the current value. Takes effect at the next snapshot decision. */
+void rft_set_snapshot(struct rft *r, unsigned threshold, unsigned trailing);
+
 int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len, rft_propose_cb cb,
                 void *data, struct err *err);
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bats
 # tests/cluster/40-restart-all.bats - restart every manager: the cluster comes
 # back with every object intact, after more writes than the raft snapshot
-# threshold (8192 entries), so both snapshot restore and log replay are used.
+# interval (10000 entries, swarm's default), so both snapshot restore and log
+# replay are used; `swarm update --snapshot-interval` takes effect on every
+# manager.
 
 load lib
 
-# writes before the first restart (threshold 8192, plus a tail of log entries)
-CL_WRITES=${CL_WRITES:-9000}
+# writes before the first restart (interval 10000, plus a tail of log entries)
+CL_WRITES=${CL_WRITES:-10600}
 
 setup_file() {
     cluster_setup_file 4 || return 1
@@ -35,7 +37,7 @@ same_state() {
     diff <(state "$1") "$T/state.before"
 }
 
-@test "restart-all: 9000 label writes through the API (more than the snapshot threshold)" {
+@test "restart-all: 10600 label writes through the API (more than the snapshot interval)" {
     local l t0 t1
     l=$(leader_of)
     [ -n "$l" ]
@@ -96,4 +98,30 @@ same_state() {
         retry 20 0.2 bash -c "[[ \$(DOCKER_HOST=unix://$T/h$n/s.sock $DOCKER_BIN node inspect --format '{{index .Spec.Labels \"after\"}}' $(id_of 1)) == crash ]]"
     done
     wait_ready 4 "$l" 60
+}
+
+# highest raft index of a snapshot on host N's disk (names: snapshot-TERM-INDEX-MS)
+last_snapshot() {
+    find "$T/h$1/d" -name 'snapshot-*' -not -name '*.meta' -printf '%f\n' |
+        awk -F- '$3 > m { m = $3 } END { print m + 0 }'
+}
+snapshot_after() { (($(last_snapshot "$1") > $2)); }
+
+@test "restart-all: swarm update --snapshot-interval is followed by every manager" {
+    local l n before=()
+    l=$(leader_of 1 2 3)
+    for n in 1 2 3; do before[n]=$(last_snapshot $n); done
+    echo "snapshots before: ${before[*]}"
+    on "$l" docker swarm update --snapshot-interval 300
+    [[ $(on "$l" docker info --format '{{.Swarm.Cluster.Spec.Raft.SnapshotInterval}}') == 300 ]]
+    # 700 writes: past the new interval at least twice, far from the next
+    # snapshot at the default interval of 10000
+    run python3 "$CL_LIB_DIR/apiload.py" "$T/h$l/s.sock" "$(id_of 1),$(id_of 2)" 700 2 s
+    [ "$status" -eq 0 ]
+    for n in 1 2 3; do
+        retry 40 0.25 snapshot_after $n "${before[n]}"
+        echo "h$n: snapshot at $(last_snapshot $n) (was ${before[n]})"
+    done
+    # back to the default for the tests that follow
+    on "$l" docker swarm update --snapshot-interval 10000
 }
