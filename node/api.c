@@ -346,15 +346,34 @@ static void not_found(struct http_req *req)
     http_reply_error(req, 404, "page not found");
 }
 
+/* Digits at *p (at most 6) -> *v; advances *p. */
+static bool version_number(const char **p, unsigned *v)
+{
+    const char *s = *p;
+    unsigned x = 0;
+
+    if (!isdigit((unsigned char)*s))
+        return false;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (s - *p >= 6)
+            return false;
+        x = x * 10 + (unsigned)(*s - '0');
+    }
+    *v = x;
+    *p = s;
+    return true;
+}
+
 /* Strip "/v1.NN" and check the version; replies and returns NULL if bad. */
 static const char *strip_version(struct http_req *req, const char *path)
 {
     unsigned major, minor;
-    int n = 0;
+    const char *s = path + 2;
 
     if (strncmp(path, "/v", 2) != 0 || !isdigit((unsigned char)path[2]))
         return path;
-    if (sscanf(path, "/v%u.%u%n", &major, &minor, &n) != 2 || (path[n] && path[n] != '/')) {
+    if (!version_number(&s, &major) || *s++ != '.' || !version_number(&s, &minor) ||
+        (*s && *s != '/')) {
         not_found(req);
         return NULL;
     }
@@ -371,7 +390,7 @@ static const char *strip_version(struct http_req *req, const char *path)
                          major, minor, SHOAL_MIN_API_VERSION);
         return NULL;
     }
-    return path + n;
+    return s;
 }
 
 static void route_complete(struct http_req *req)

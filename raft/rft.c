@@ -197,11 +197,15 @@ static uint32_t get_u32le(const uint8_t *p)
 
 /* ---- dedupe set --------------------------------------------------------- */
 
+/* All 16 bytes count: ids made by one process share their first 8 (a
+ * random prefix) and differ in the last 8 (a counter). */
 static uint32_t id_hash(const uint8_t *id)
 {
-    uint64_t h;
+    uint64_t h, lo;
 
     memcpy(&h, id, sizeof(h));
+    memcpy(&lo, id + 8, sizeof(lo));
+    h ^= lo * 0x9e3779b97f4a7c15ULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
