@@ -31,7 +31,8 @@
 # RAFT_BENCH_PERF=FILE the shoal leader is recorded with perf(1) during the
 # 64-in-flight API run (RAFT_BENCH_PERF_ALL=1: the whole machine, no call
 # graphs; RAFT_BENCH_PERF_WHO=follower: a follower instead of the leader),
-# for profiling, not for the figures.
+# and RAFT_BENCH_HOOK=CMD runs "CMD LEADER_PID" 0.3 s into that run (e.g. a
+# perf stat of uprobes), for profiling, not for the figures.
 # Needs root (namespaces). Everything it starts is stopped by pid.
 set -uo pipefail
 
@@ -275,6 +276,7 @@ if part api; then
             perf=$!
             sleep 0.5
         fi
+        [[ $q == 64 && -n ${RAFT_BENCH_HOOK:-} ]] && { sleep 0.3; $RAFT_BENCH_HOOK "$(host_pid "$l")" >&2; } &
         out=$("$HTTPLOAD" shoal "unix:$T/h$l/s.sock" "$ids" "$WRITES" "$q")
         if [[ -n $perf ]]; then
             kill -INT "$perf"

@@ -310,20 +310,47 @@ struct tw {
     int err;
 };
 
+static void tw_mem(struct tw *w, const char *s, size_t n)
+{
+    if (!w->err && buf_append(w->b, s, n) < 0)
+        w->err = -ENOMEM;
+}
+
 static void tw_raw(struct tw *w, const char *s)
 {
-    if (!w->err && buf_puts(w->b, s) < 0)
-        w->err = -ENOMEM;
+    tw_mem(w, s, strlen(s));
+}
+
+/* a string literal, its length known at compile time */
+#define TW_LIT(w, lit) tw_mem((w), "" lit, sizeof(lit) - 1)
+
+/* Printable ASCII without '"' and '\\': written as it is. */
+static bool plain_ascii(const char *s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (; *p; p++)
+        if (*p < 0x20 || *p >= 0x80 || *p == '"' || *p == '\\')
+            return false;
+    *len = (size_t)(p - (const unsigned char *)s);
+    return true;
 }
 
 static void tw_str(struct tw *w, const char *s)
 {
     const char *run;
     char esc[8];
+    size_t n;
 
+    if (s && plain_ascii(s, &n)) { /* nearly every string: one append */
+        if (!w->err && (buf_reserve(w->b, n + 2) < 0 || buf_append(w->b, "\"", 1) < 0 ||
+                        buf_append(w->b, s, n) < 0 || buf_append(w->b, "\"", 1) < 0))
+            w->err = -ENOMEM;
+        return;
+    }
     if (!s || !utf8_valid(s))
         s = "";
-    tw_raw(w, "\"");
+    TW_LIT(w, "\"");
     for (run = s;; s++) {
         unsigned char c = (unsigned char)*s;
         if (c && c >= 0x20 && c != '"' && c != '\\')
@@ -334,25 +361,25 @@ static void tw_str(struct tw *w, const char *s)
             break;
         switch (c) {
         case '"':
-            tw_raw(w, "\\\"");
+            TW_LIT(w, "\\\"");
             break;
         case '\\':
-            tw_raw(w, "\\\\");
+            TW_LIT(w, "\\\\");
             break;
         case '\b':
-            tw_raw(w, "\\b");
+            TW_LIT(w, "\\b");
             break;
         case '\f':
-            tw_raw(w, "\\f");
+            TW_LIT(w, "\\f");
             break;
         case '\n':
-            tw_raw(w, "\\n");
+            TW_LIT(w, "\\n");
             break;
         case '\r':
-            tw_raw(w, "\\r");
+            TW_LIT(w, "\\r");
             break;
         case '\t':
-            tw_raw(w, "\\t");
+            TW_LIT(w, "\\t");
             break;
         default:
             (void)snprintf(esc, sizeof(esc), "\\u%04X", c);
@@ -360,16 +387,16 @@ static void tw_str(struct tw *w, const char *s)
         }
         run = s + 1;
     }
-    tw_raw(w, "\"");
+    TW_LIT(w, "\"");
 }
 
 /* "key":"value" with a leading comma unless first */
 static void tw_kv(struct tw *w, bool first, const char *k, const char *v)
 {
     if (!first)
-        tw_raw(w, ",");
+        TW_LIT(w, ",");
     tw_str(w, k);
-    tw_raw(w, ":");
+    TW_LIT(w, ":");
     tw_str(w, v);
 }
 
@@ -395,7 +422,7 @@ static void tw_labels(struct tw *w, Shoal__Store__Label **labels, size_t n)
 {
     bool first = true;
 
-    tw_raw(w, "{");
+    TW_LIT(w, "{");
     for (size_t i = 0; i < n; i++) {
         const char *k = labels[i]->key, *v = labels[i]->value;
         bool seen = false;
@@ -411,7 +438,7 @@ static void tw_labels(struct tw *w, Shoal__Store__Label **labels, size_t n)
         tw_kv(w, first, k, v);
         first = false;
     }
-    tw_raw(w, "}");
+    TW_LIT(w, "}");
 }
 
 static void tw_tls(struct tw *w, const char *ca_pem)
@@ -442,76 +469,79 @@ int mgr_json_node_text(struct buf *b, const MgrNode *n, const struct mgr_json_ct
     struct tw w = {.b = b};
     const MgrNodeSpec *sp = n->spec;
 
-    tw_raw(&w, "{\"ID\":");
+    if (buf_reserve(b, 2048) < 0) /* a node is ~1.5 KiB: no regrowth */
+        return -ENOMEM;
+
+    TW_LIT(&w, "{\"ID\":");
     tw_str(&w, n->id);
-    tw_raw(&w, ",\"Version\":{\"Index\":");
+    TW_LIT(&w, ",\"Version\":{\"Index\":");
     tw_int(&w, (long long)(n->meta ? n->meta->version : 0));
-    tw_raw(&w, "},\"CreatedAt\":");
+    TW_LIT(&w, "},\"CreatedAt\":");
     tw_time(&w, n->meta ? n->meta->created_at_ns : 0);
-    tw_raw(&w, ",\"UpdatedAt\":");
+    TW_LIT(&w, ",\"UpdatedAt\":");
     tw_time(&w, n->meta ? n->meta->updated_at_ns : 0);
 
-    tw_raw(&w, ",\"Spec\":{");
+    TW_LIT(&w, ",\"Spec\":{");
     if (sp && sp->name[0]) {
         tw_kv(&w, true, "Name", sp->name);
-        tw_raw(&w, ",");
+        TW_LIT(&w, ",");
     }
-    tw_raw(&w, "\"Labels\":");
+    TW_LIT(&w, "\"Labels\":");
     tw_labels(&w, sp ? sp->labels : NULL, sp ? sp->n_labels : 0);
     tw_kv(&w, false, "Role", mgr_role_str(sp ? sp->role : 0));
     tw_kv(&w, false, "Availability", mgr_availability_str(sp ? sp->availability : 0));
-    tw_raw(&w, "},\"Description\":{");
+    TW_LIT(&w, "},\"Description\":{");
     if (n->description) {
         const MgrNodeDescription *d = n->description;
         tw_kv(&w, true, "Hostname", d->hostname);
-        tw_raw(&w, ",\"Platform\":{");
+        TW_LIT(&w, ",\"Platform\":{");
         tw_kv(&w, true, "Architecture", d->architecture);
         tw_kv(&w, false, "OS", d->os);
-        tw_raw(&w, "},\"Resources\":{\"NanoCPUs\":");
+        TW_LIT(&w, "},\"Resources\":{\"NanoCPUs\":");
         tw_int(&w, (long long)d->nano_cpus);
-        tw_raw(&w, ",\"MemoryBytes\":");
+        TW_LIT(&w, ",\"MemoryBytes\":");
         tw_int(&w, (long long)d->memory_bytes);
-        tw_raw(&w, "},\"Engine\":{");
+        TW_LIT(&w, "},\"Engine\":{");
         tw_kv(&w, true, "EngineVersion", d->engine_version);
         if (d->n_engine_labels) {
-            tw_raw(&w, ",\"Labels\":");
+            TW_LIT(&w, ",\"Labels\":");
             tw_labels(&w, d->engine_labels, d->n_engine_labels);
         }
         if (d->n_plugins) {
-            tw_raw(&w, ",\"Plugins\":[");
+            TW_LIT(&w, ",\"Plugins\":[");
             for (size_t i = 0; i < d->n_plugins; i++) {
                 tw_raw(&w, i ? ",{" : "{");
                 tw_kv(&w, true, "Type", d->plugins[i]->type);
                 tw_kv(&w, false, "Name", d->plugins[i]->name);
-                tw_raw(&w, "}");
+                TW_LIT(&w, "}");
             }
-            tw_raw(&w, "]");
+            TW_LIT(&w, "]");
         }
-        tw_raw(&w, "}");
+        TW_LIT(&w, "}");
     }
     if (ctx && ctx->ca_cert_pem) {
         tw_raw(&w, n->description ? ",\"TLSInfo\":" : "\"TLSInfo\":");
         tw_tls(&w, ctx->ca_cert_pem);
     }
-    tw_raw(&w, "},\"Status\":{");
+    TW_LIT(&w, "},\"Status\":{");
     tw_kv(&w, true, "State", mgr_node_state_str(n->status ? n->status->state : 0));
     if (n->status && n->status->message[0])
         tw_kv(&w, false, "Message", n->status->message);
     tw_kv(&w, false, "Addr", n->status ? n->status->addr : "");
-    tw_raw(&w, "}");
+    TW_LIT(&w, "}");
     if (n->role == MGR_ROLE_MANAGER && n->manager_status) {
         const MgrManagerStatus *ms = n->manager_status;
         bool leader = ctx && ctx->is_leader ? ctx->is_leader(ctx->ud, n) : ms->leader;
         int reach =
             ctx && ctx->reachability ? ctx->reachability(ctx->ud, n) : (int)ms->reachability;
-        tw_raw(&w, ",\"ManagerStatus\":{");
+        TW_LIT(&w, ",\"ManagerStatus\":{");
         if (leader)
-            tw_raw(&w, "\"Leader\":true,");
+            TW_LIT(&w, "\"Leader\":true,");
         tw_kv(&w, true, "Reachability", mgr_reachability_str(reach));
         tw_kv(&w, false, "Addr", ms->addr);
-        tw_raw(&w, "}");
+        TW_LIT(&w, "}");
     }
-    tw_raw(&w, "}");
+    TW_LIT(&w, "}");
     return w.err;
 }
 

@@ -17,8 +17,9 @@
  * which is handed to a reaper thread and reported done. The context is
  * idle by then (libraft destroys it after its last request completed, or
  * after a failed set-up); the kernel frees it a moment later than it would
- * have, and at exit frees whatever is left. If the reaper cannot start, the
- * call is made in place as before.
+ * have, and at exit frees whatever is left. An io_destroy handed over
+ * reports success (libraft ignores its result). If the reaper cannot start,
+ * the call is made in place as before.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -126,12 +127,12 @@ long syscall(long nr, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    if (nr == SYS_io_destroy && reap_later((unsigned long)a[0]))
-        return 0;
     if (!f) {
         errno = ENOSYS;
         return -1;
     }
+    if (nr == SYS_io_destroy && reap_later((unsigned long)a[0]))
+        return 0;
     return f(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
