@@ -1197,7 +1197,10 @@ static int op_node_update(struct ctx *c, const Shoal__Store__NodeUpdate *op, str
     if (old->spec->role == MGR_ROLE_MANAGER && op->spec->role == MGR_ROLE_WORKER &&
         mgr_store_manager_count(c->s) <= 1)
         return err_set(err, -EBUSY, "attempting to demote the last manager of the swarm");
-    if (name_conflict(c->s, old->id, op->spec->name, err) < 0)
+    /* a name kept as it was was checked when it was given (a scan of every
+     * node per label update showed in the profiles) */
+    if (strcmp(old->spec->name, op->spec->name) != 0 &&
+        name_conflict(c->s, old->id, op->spec->name, err) < 0)
         return err->code;
     n = *old;
     meta = new_meta(c, old->meta);
