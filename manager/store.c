@@ -2057,8 +2057,8 @@ int mgr_store_restore(struct mgr_store *s, const void *buf, size_t len, struct e
             goto out;
         }
         for (size_t i = 0; i < st->n_objects; i++) {
-            ProtobufCMessage *u = protobuf_c_message_unpack(kinds[k].desc, NULL,
-                                                            st->objects[i].len, st->objects[i].data);
+            ProtobufCMessage *u = protobuf_c_message_unpack(kinds[k].desc, NULL, st->objects[i].len,
+                                                            st->objects[i].data);
             struct mgr__obj_head *o;
             if (!u) {
                 r = err_set(err, -EINVAL, "malformed store snapshot: bad %s", kinds[k].name);

@@ -296,9 +296,9 @@ static void test_big_command(void **state)
         lp[i] = &l[i];
     }
     assert_int_equal(create_cluster(s, 1), 0);
-    assert_int_equal(
-        create_node(s, 2, NODE_A, "big", MGR_ROLE_WORKER, SHOAL__STORE__NODE_STATE__STATE_READY, &err),
-        0);
+    assert_int_equal(create_node(s, 2, NODE_A, "big", MGR_ROLE_WORKER,
+                                 SHOAL__STORE__NODE_STATE__STATE_READY, &err),
+                     0);
     sp.role = MGR_ROLE_WORKER;
     sp.labels = lp;
     sp.n_labels = N;

@@ -1,6 +1,9 @@
 /* Unit tests for raft/aio.c: syscall() passes every call through unchanged
  * (arguments, result, errno) except io_destroy(2), which a reaper thread
  * makes; the context is destroyed all the same. */
+#include <dirent.h>
+#include <errno.h>
+#include <linux/aio_abi.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,15 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
-#include <dirent.h>
-#include <errno.h>
-#include <linux/aio_abi.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "raft/internal.h"
 
