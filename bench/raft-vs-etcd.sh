@@ -5,8 +5,8 @@
 #
 # Usage: bench/raft-vs-etcd.sh [TRIALS] [WRITES] [RAW_WRITES]
 #   TRIALS      leader-failover trials per system (default 10)
-#   WRITES      API writes per in-flight level (default 4000)
-#   RAW_WRITES  raw store commands per in-flight level (default 20000)
+#   WRITES      API writes per in-flight level (default 30000)
+#   RAW_WRITES  raw store commands per in-flight level (default 40000)
 #
 # Three write paths, each at 1, 16 and 64 in flight:
 #  - shoal raw store commands (bench/rstore-bench.c, built here against
@@ -37,8 +37,8 @@
 set -uo pipefail
 
 TRIALS=${1:-10}
-WRITES=${2:-4000}
-RAW_WRITES=${3:-20000}
+WRITES=${2:-30000}
+RAW_WRITES=${3:-40000}
 PARTS=" ${RAFT_BENCH_PARTS:-etcd raw api failover} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 here=$(cd "$(dirname "$0")" && pwd)
