@@ -540,27 +540,29 @@ static int fsm_snapshot(void *data, void **ret_buf, size_t *ret_len)
     return mgr_store_snapshot(c->store, ret_buf, ret_len, NULL);
 }
 
+static unsigned at_least(uint64_t v, unsigned min)
+{
+    return v < min ? min : v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
+}
+
 /* The cluster spec's raft settings (docker swarm init/update
- * --snapshot-interval; LogEntriesForSlowFollowers) on this manager's raft.
- * At least RAFT_MIN_INTERVAL entries between snapshots, and at least
- * RAFT_MIN_TRAILING kept behind each: a follower a few milliseconds behind
- * under load should catch up from the log, not from a snapshot. */
+ * --snapshot-interval; LogEntriesForSlowFollowers) on this manager's raft
+ * (0: raft keeps what it has). At least RAFT_MIN_INTERVAL entries between
+ * snapshots, and at least RAFT_MIN_TRAILING kept behind each: a follower a
+ * few milliseconds behind under load should catch up from the log, not from
+ * a snapshot. */
 #define RAFT_MIN_INTERVAL 100
 #define RAFT_MIN_TRAILING 1024
 static void raft_settings(struct mgr_cluster *c)
 {
     const MgrCluster *cl = c->store ? mgr_store_cluster(c->store) : NULL;
-    uint64_t every, keep;
+    uint64_t every;
 
     if (!c->rft || !cl || !cl->spec)
         return;
     every = cl->spec->snapshot_interval;
-    keep = cl->spec->log_entries_for_slow_followers;
-    if (every == 0)
-        every = 10000;
-    every = every < RAFT_MIN_INTERVAL ? RAFT_MIN_INTERVAL : every > UINT32_MAX ? UINT32_MAX : every;
-    keep = keep < RAFT_MIN_TRAILING ? RAFT_MIN_TRAILING : keep > UINT32_MAX ? UINT32_MAX : keep;
-    rft_set_snapshot(c->rft, (unsigned)every, (unsigned)keep);
+    rft_set_snapshot(c->rft, every ? at_least(every, RAFT_MIN_INTERVAL) : 0,
+                     at_least(cl->spec->log_entries_for_slow_followers, RAFT_MIN_TRAILING));
 }
 
 static int fsm_restore(void *data, const void *buf, size_t len)

@@ -342,10 +342,10 @@ static void tw_str(struct tw *w, const char *s)
     char esc[8];
     size_t n;
 
-    if (s && plain_ascii(s, &n)) { /* nearly every string: one append */
-        if (!w->err && (buf_reserve(w->b, n + 2) < 0 || buf_append(w->b, "\"", 1) < 0 ||
-                        buf_append(w->b, s, n) < 0 || buf_append(w->b, "\"", 1) < 0))
-            w->err = -ENOMEM;
+    if (s && plain_ascii(s, &n)) { /* nearly every string: copied whole */
+        TW_LIT(w, "\"");
+        tw_mem(w, s, n);
+        TW_LIT(w, "\"");
         return;
     }
     if (!s || !utf8_valid(s))

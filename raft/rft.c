@@ -587,12 +587,12 @@ int rft_open(uv_loop_t *loop, const struct rft_opts *opts, struct rft **ret, str
         rc = err_set(err, -EINVAL, "raft: heartbeat must be shorter than the election timeout");
         goto fail;
     }
-    /* Every snapshot closes the open segment and writes stall ~30-45 ms
-     * until a fresh one is allocated (raft-notes §7): the default 1024 stalls
-     * every second under load. 8192 entries of store commands is a few MiB of
+    /* swarm's default SnapshotInterval (the cluster spec then sets it, see
+     * rft_set_snapshot): 10000 entries of store commands is a few MiB of
      * log, restarts replay at most that many entries, and the snapshot
-     * (whole store) is cheap for our state sizes. Trailing 1024 keeps about a
-     * second of traffic at our measured rate, so a follower that blinked
+     * (whole store) is cheap for our state sizes. libraft's default 1024
+     * would snapshot several times a second under load. Trailing 1024 keeps
+     * tens of milliseconds of traffic at full rate, so a follower that blinked
      * catches up from the log rather than through InstallSnapshot. */
     if (!r->opts.snapshot_threshold)
         r->opts.snapshot_threshold = 10000;

@@ -412,13 +412,6 @@ static void same_text(const MgrNode *n, const struct mgr_json_ctx *ctx)
     buf_release(&b);
 }
 
-/* a string field of a copy (mgr_msg_dup): its strings live in the copy's one
- * block and are never freed on their own, so the field can borrow */
-static void set_str(char **p, const char *v)
-{
-    *p = (char *)v;
-}
-
 static bool yes_leader(void *ud, const MgrNode *n)
 {
     (void)ud;
@@ -474,12 +467,12 @@ static void test_node_text(void **state)
     sp = n->spec;
     sp->labels = lp;
     sp->n_labels = 6;
-    set_str(&sp->name, "node-\"one\"");
+    sp->name = (char *)"node-\"one\""; /* strings of a copy can borrow: freed with its block */
     sp->availability = SHOAL__STORE__NODE_AVAILABILITY__AVAIL_DRAIN;
     d = n->description;
     d->engine_labels = lp;
     d->n_engine_labels = 3;
-    set_str(&n->status->message, "heartbeat \"failure\"");
+    n->status->message = (char *)"heartbeat \"failure\"";
     same_text(n, &ctx);
     same_text(n, &live);
 
