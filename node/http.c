@@ -228,6 +228,7 @@ static void io_write(struct http_conn *c, const uv_buf_t *bufs, unsigned int n)
     uv_buf_t b;
     size_t len = 0;
     size_t off = 0;
+    size_t skip = 0; /* bytes already written in place */
     int r;
 
     for (unsigned int i = 0; i < n; i++)
@@ -261,17 +262,43 @@ static void io_write(struct http_conn *c, const uv_buf_t *bufs, unsigned int n)
         }
         return;
     }
-    wr = malloc(sizeof(*wr) + len);
+    /* Nothing queued: write in place. A response mostly goes out whole, with
+     * no copy, no request and, unlike uv_write, no epoll_ctl on the next
+     * turn of the loop (libuv re-arms the watcher after every completed
+     * uv_write). Whatever the socket did not take is queued below. */
+    if (uv_stream_get_write_queue_size(&c->io.stream) == 0) {
+        r = uv_try_write(&c->io.stream, bufs, n);
+        if (r >= 0) {
+            skip = (size_t)r;
+        } else if (r != UV_EAGAIN) {
+            c->write_failed = true;
+            conn_defer(c);
+            return;
+        }
+        if (skip == len)
+            return;
+    }
+    wr = malloc(sizeof(*wr) + len - skip);
     if (!wr) {
         c->write_failed = true;
         conn_defer(c);
         return;
     }
     for (unsigned int i = 0; i < n; i++) {
-        memcpy(wr->data + off, bufs[i].base, bufs[i].len);
-        off += bufs[i].len;
+        size_t k = bufs[i].len;
+        const char *p = bufs[i].base;
+
+        if (skip >= k) {
+            skip -= k;
+            continue;
+        }
+        p += skip;
+        k -= skip;
+        skip = 0;
+        memcpy(wr->data + off, p, k);
+        off += k;
     }
-    b = uv_buf_init(wr->data, (unsigned int)len);
+    b = uv_buf_init(wr->data, (unsigned int)off);
     r = uv_write(&wr->w, &c->io.stream, &b, 1, io_write_cb);
     if (r < 0) {
         free(wr);

@@ -296,7 +296,8 @@ static void h_big(struct http_req *req)
     size_t len = 8 * 1024 * 1024;
     char *b = malloc(len);
 
-    memset(b, 'b', len);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (char)('a' + (i * 7 + i / 4093) % 26); /* where each byte goes shows */
     http_reply(req, 200, "application/octet-stream", b, len);
     free(b);
     /* a Unix socket cannot take 8 MiB at once: the rest waits in the queue */
@@ -1223,6 +1224,41 @@ static void test_http_many_connections(void **state)
     assert_int_equal(st.n_held, GATHER_N);
 }
 
+/* A response the socket takes only in part (written in place up to what
+ * fits, the rest queued), and a pipelined one after it: both arrive whole
+ * and in order, the second not jumping the first's queued tail. */
+static void c_big_then_small(struct fx *f)
+{
+    struct rd r;
+    size_t len;
+    char *b, *body;
+    size_t n = 8 * 1024 * 1024;
+    bool ok;
+
+    rd_init(&r, cl_connect(f->path));
+    cl_sends(r.fd, "GET /big HTTP/1.1\r\n\r\nGET /echo?after=big HTTP/1.1\r\n\r\n");
+    usleep(50000); /* let the server fill the socket first */
+    b = rd_response(&r, false, &len);
+    body = b ? strstr(b, "\r\n\r\n") : NULL;
+    ok = body && len == (size_t)(body + 4 - b) + n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = body[4 + i] == (char)('a' + (i * 7 + i / 4093) % 26);
+    f->v[0] = ok;
+    free(b);
+    f->r[0] = rd_response(&r, false, &f->rl[0]);
+    rd_release(&r);
+}
+
+static void test_http_partial_write_then_pipelined(void **state)
+{
+    struct fx *f = *state;
+
+    run_client(f, c_big_then_small);
+    assert_int_equal(f->v[0], 1);
+    assert_true(st.queued > 0);
+    assert_true(has(f->r[0], "\r\n\r\nGET /echo q=after=big"));
+}
+
 static void c_mid_body(struct fx *f)
 {
     struct rd r;
@@ -1346,6 +1382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_long_poll_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_hijack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_partial_write_then_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_many_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_disconnect_mid_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_server_close_aborts, setup, teardown),
