@@ -91,6 +91,11 @@ struct http_server {
     struct http_conn *conns; /* doubly linked through prev/next */
     unsigned int open;       /* listeners + connections not yet freed */
     bool closing;
+    /* read buffer shared by the connections: libuv pairs each alloc with
+     * its read callback, which consumes the bytes before returning; a
+     * fresh 64 KiB malloc per read cost a malloc_consolidate each time */
+    char *rbuf;
+    bool rbuf_busy;
 };
 
 struct http_conn {
@@ -159,10 +164,24 @@ static void conn_defer(struct http_conn *c)
 
 static void io_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-    (void)h;
+    struct http_server *s = ((struct http_conn *)h->data)->srv;
+
     (void)suggested;
-    b->base = malloc(READ_SIZE);
+    if (!s->rbuf_busy && (s->rbuf || (s->rbuf = malloc(READ_SIZE)))) {
+        s->rbuf_busy = true;
+        b->base = s->rbuf;
+    } else {
+        b->base = malloc(READ_SIZE);
+    }
     b->len = b->base ? READ_SIZE : 0;
+}
+
+static void io_release_buf(struct http_server *s, char *base)
+{
+    if (base && base == s->rbuf)
+        s->rbuf_busy = false;
+    else
+        free(base);
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
@@ -1332,8 +1351,10 @@ static const http_parser_settings parser_settings = {
 
 static void server_maybe_free(struct http_server *s)
 {
-    if (s->closing && s->open == 0)
+    if (s->closing && s->open == 0) {
+        free(s->rbuf);
         free(s);
+    }
 }
 
 static void conn_handle_gone(struct http_conn *c)
@@ -1572,8 +1593,11 @@ static void conn_on_eof(struct http_conn *c)
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-    conn_input(s->data, nread, b->base);
-    free(b->base);
+    struct http_conn *c = s->data;
+    struct http_server *srv = c->srv; /* c may be gone after conn_input */
+
+    conn_input(c, nread, b->base);
+    io_release_buf(srv, b->base);
 }
 
 static void conn_input(struct http_conn *c, ssize_t nread, const char *data)
