@@ -176,7 +176,7 @@ static fallocate_fn resolve_fallocate(void)
 }
 
 #define ZERO_CHUNK (64 * 1024)
-#define ZERO_IOVS 64 /* 4 MiB per write */
+#define ZERO_IOVS  64 /* 4 MiB per write */
 
 /* Write zeros over [off, off+len); false when a write failed. The buffer is
  * never written to, so its pages stay the kernel's shared zero page. */
@@ -194,7 +194,7 @@ static bool zero_fill(int fd, off_t off, off_t len)
         while (n < ZERO_IOVS && left > 0) {
             size_t k = left < ZERO_CHUNK ? (size_t)left : ZERO_CHUNK;
 
-            iov[n].iov_base = (void *)zeros;
+            iov[n].iov_base = zeros;
             iov[n].iov_len = k;
             left -= (off_t)k;
             n++;

@@ -7,9 +7,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
-#include <linux/aio_abi.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
