@@ -60,8 +60,7 @@
 typedef long (*syscall_fn)(long, ...);
 typedef int (*fallocate_fn)(int, off_t, off_t);
 
-static syscall_fn real_syscall;
-static fallocate_fn real_fallocate;
+static void *real_syscall, *real_fallocate; /* libc's, from dlsym */
 
 struct dead_ctx {
     struct dead_ctx *next;
@@ -75,15 +74,26 @@ static struct {
     int state; /* 0: not started, 1: running, -1: could not start */
 } reaper = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0};
 
-static syscall_fn resolve(void)
+/* libc's definition of name, looked up once into *slot */
+static void *next_def(void **slot, const char *name)
 {
-    syscall_fn f = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 
     if (!f) {
-        f = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
-        __atomic_store_n(&real_syscall, f, __ATOMIC_RELEASE);
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
     }
     return f;
+}
+
+static syscall_fn resolve(void)
+{
+    return (syscall_fn)next_def(&real_syscall, "syscall");
+}
+
+static fallocate_fn resolve_fallocate(void)
+{
+    return (fallocate_fn)next_def(&real_fallocate, "posix_fallocate");
 }
 
 static void *reaper_main(void *arg)
@@ -162,17 +172,6 @@ long syscall(long nr, ...)
     if (nr == SYS_io_destroy && reap_later((unsigned long)a[0]))
         return 0;
     return f(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-}
-
-static fallocate_fn resolve_fallocate(void)
-{
-    fallocate_fn f = __atomic_load_n(&real_fallocate, __ATOMIC_ACQUIRE);
-
-    if (!f) {
-        f = (fallocate_fn)dlsym(RTLD_NEXT, "posix_fallocate");
-        __atomic_store_n(&real_fallocate, f, __ATOMIC_RELEASE);
-    }
-    return f;
 }
 
 #define ZERO_CHUNK (64 * 1024)
