@@ -741,35 +741,30 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
     };
     size_t n_extra = req ? req->n_resp_headers : 0;
     size_t n = 0;
-    struct hdr_ref *h = fixed; /* already in name order */
+    struct hdr_ref stack[ARRAY_SIZE(fixed) + 4];
+    struct hdr_ref *h = stack;
     char num[24];
     int r;
 
-    if (n_extra == 0) {
-        n = ARRAY_SIZE(fixed);
-        if (!ctype) { /* no Content-Type: drop fixed[1] */
-            memmove(&fixed[1], &fixed[2], (n - 2) * sizeof(fixed[0]));
-            n--;
-        }
-    } else {
+    if (ARRAY_SIZE(fixed) + n_extra > ARRAY_SIZE(stack)) {
         h = calloc(ARRAY_SIZE(fixed) + n_extra, sizeof(*h));
         if (!h)
             return -ENOMEM;
-        for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
-            if (fixed[i].value)
-                h[n++] = fixed[i];
-        for (size_t i = 0; i < n_extra; i++)
-            h[n++] = (struct hdr_ref){req->resp_headers[i].name, req->resp_headers[i].value};
-        /* dockerd (Go) writes its headers sorted by name; insertion sort is
-         * stable */
-        for (size_t i = 1; i < n; i++) {
-            struct hdr_ref t = h[i];
-            size_t j = i;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+        if (fixed[i].value)
+            h[n++] = fixed[i];
+    for (size_t i = 0; i < n_extra; i++)
+        h[n++] = (struct hdr_ref){req->resp_headers[i].name, req->resp_headers[i].value};
+    /* dockerd (Go) writes its headers sorted by name; the fixed ones already
+     * are, so the extra ones are inserted among them (stable) */
+    for (size_t i = n - n_extra; i < n; i++) {
+        struct hdr_ref t = h[i];
+        size_t j = i;
 
-            for (; j > 0 && strcasecmp(h[j - 1].name, t.name) > 0; j--)
-                h[j] = h[j - 1];
-            h[j] = t;
-        }
+        for (; j > 0 && strcasecmp(h[j - 1].name, t.name) > 0; j--)
+            h[j] = h[j - 1];
+        h[j] = t;
     }
 
     /* pieces appended, not printf'ed: this runs for every reply */
@@ -779,7 +774,7 @@ static int build_head(struct buf *b, const struct http_req *req, int status, con
         r = head_line(b, " ", status_reason(status), "\r\n");
     for (size_t i = 0; r == 0 && i < n; i++)
         r = head_line(b, h[i].name, ": ", h[i].value) ?: buf_puts(b, "\r\n");
-    if (h != fixed)
+    if (h != stack)
         free(h);
     if (r == 0)
         r = head_line(b, "Date: ", http_date(), "\r\n");

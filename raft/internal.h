@@ -33,7 +33,9 @@ void rft__transport_release(struct raft_uv_transport *t);
  * talking to us)? */
 bool rft__transport_peer_connected(struct raft_uv_transport *t, uint64_t id);
 
-/* Take libraft's io_destroy(2) calls off the loop thread (aio.c). */
+/* libc's syscall() and posix_fallocate() looked up for aio.c's versions
+ * (io_destroy off the loop thread, zero-filled segments); called by
+ * rft_open() so that aio.c is linked in. */
 void rft__aio_init(void);
 
 void rft__put_u32be(uint8_t *p, uint32_t v);

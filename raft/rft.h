@@ -180,13 +180,13 @@ void rft_close(struct rft *r, void (*cb)(void *data), void *data);
 typedef void (*rft_propose_cb)(struct rft *r, int status, void *result, void *data);
 /* reqid: RFT_REQID_LEN bytes or NULL (a random one). Leader only:
  * ERR_NOT_LEADER with the leader's address in err otherwise. */
+int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len, rft_propose_cb cb,
+                void *data, struct err *err);
+
 /* Entries between snapshots and entries kept behind each snapshot for slow
  * followers (swarm's SnapshotInterval / LogEntriesForSlowFollowers); 0
  * keeps the current value. Takes effect at the next snapshot decision. */
 void rft_set_snapshot(struct rft *r, unsigned threshold, unsigned trailing);
-
-int rft_propose(struct rft *r, const uint8_t *reqid, const void *cmd, size_t len, rft_propose_cb cb,
-                void *data, struct err *err);
 
 /* Membership; leader only; one change at a time (-EBUSY otherwise). */
 typedef void (*rft_change_cb)(struct rft *r, int status, const struct err *err, void *data);
